@@ -1,0 +1,40 @@
+# The two entry points are `make book` and `make test`; both set everything up on a fresh machine.
+PROFILE ?= cpu
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mglib-installed
+
+.PHONY: book test install data lock clean-book
+
+# Stamp depends on the lock and pyproject: editing either re-installs, otherwise the install is skipped.
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip >/dev/null
+	$(PY) -m pip install -q -r requirements.lock
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+install: $(STAMP)
+
+data: $(STAMP)
+	$(PY) -m mglib data ensure --profile $(PROFILE)
+
+book: $(STAMP)
+	$(PY) -m mglib book --profile $(PROFILE)
+
+test: $(STAMP)
+	$(PY) -m mglib data ensure --profile smoke
+	$(PY) -m pytest
+	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/
+
+# Re-resolve the pins from pyproject (needs the package registry).
+lock:
+	rm -rf /tmp/mglib-lock-venv && $(PYTHON) -m venv /tmp/mglib-lock-venv
+	/tmp/mglib-lock-venv/bin/pip install -q torch==2.13.0 ".[book,test]"
+	{ echo "# Pinned environment shared by the Makefile, .ci/run and environment.yml."; \
+	  echo "# Regenerate with: make lock  (after editing pyproject.toml)."; echo "torch==2.13.0"; \
+	  /tmp/mglib-lock-venv/bin/pip freeze --exclude-editable | grep -v -e '^torch==' -e '^mglib'; } > requirements.lock
+
+clean-book:
+	rm -rf _build book/executed

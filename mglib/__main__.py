@@ -1,0 +1,3 @@
+from mglib.cli import main
+
+raise SystemExit(main())
