@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 
-from mglib.pose import (flip_heatmaps, flip_index, flip_keypoints, joint_heatmaps, joint_heatmaps_loop,
-                        limb_heatmaps, limb_heatmaps_loop, pose_volume)
-from mglib.pose.skeleton import limb_flip_index
+from mglib.pose import (flip_heatmaps, flip_keypoints, joint_heatmaps, joint_heatmaps_loop, limb_flip_index,
+                        limb_heatmaps, limb_heatmaps_loop, pairs_to_permutation, pose_volume)
 
 
 def one(x, y, s=1.0):
@@ -98,13 +97,12 @@ def test_pose_volume_layout_and_scaling():
 NAMES = ["Nose", "ShoulderLeft", "ShoulderRight", "HandLeft", "HandRight", "LeftFinger1", "RightFinger1"]
 
 
-def test_flip_index_from_names():
-    assert flip_index(NAMES) == [0, 2, 1, 4, 3, 6, 5]
-    assert flip_index(["Neck", "LShoulder", "RShoulder"]) == [0, 2, 1]
+def test_flip_permutation_from_pairs():
+    assert pairs_to_permutation(len(NAMES), [(1, 2), (3, 4), (5, 6)]) == [0, 2, 1, 4, 3, 6, 5]
 
 
 def test_flip_keypoints_and_heatmaps_agree():
-    idx = flip_index(NAMES)
+    idx = pairs_to_permutation(len(NAMES), [(1, 2), (3, 4), (5, 6)])
     rng = np.random.default_rng(1)
     kp = rng.uniform(2, 13, size=(1, 2, len(NAMES), 2)).astype(np.float32)
     sc = np.ones((1, 2, len(NAMES)), np.float32)

@@ -1,26 +1,16 @@
-"""Joint-layout helpers shared by the heatmap pipeline and the graph models: flips and limb channels."""
+"""Joint-layout helpers shared by the heatmap pipeline and the graph models.
+
+Left/right joint pairs come from the dataset modules (``mglib.data.imigue.FLIP_PAIRS_22``), built from names.
+"""
 from __future__ import annotations
 
-import re
 
-_SIDES = {"left": "right", "right": "left", "Left": "Right", "Right": "Left", "L": "R", "R": "L"}
-
-
-def _mirror(name: str) -> str:
-    # swap a whole-word side marker ("HandLeft", "LeftFinger3", "left_eye", "RShoulder"): first match only
-    for pat in (r"(Left|Right)", r"(left|right)", r"^(L|R)(?=[A-Z])"):
-        m = re.search(pat, name)
-        if m:
-            return name[:m.start()] + _SIDES[m.group(1)] + name[m.end():]
-    return name
-
-
-def flip_index(names) -> list[int]:
-    """Permutation that swaps every left joint with its right twin, found by name ("HandLeft" <-> "HandRight").
-
-    A joint whose mirrored name is absent keeps its index (centre joints such as "Nose")."""
-    pos = {n: i for i, n in enumerate(names)}
-    return [pos.get(_mirror(n), i) for i, n in enumerate(names)]
+def pairs_to_permutation(num_joints: int, pairs) -> list[int]:
+    """Joint permutation of a horizontal flip from (left, right) pairs; unpaired joints keep their index."""
+    perm = list(range(num_joints))
+    for a, b in pairs:
+        perm[a], perm[b] = b, a
+    return perm
 
 
 def limb_flip_index(limbs, joint_flip) -> list[int]:

@@ -1,0 +1,1 @@
+"""Study tasks for the training engine, one module per study."""
