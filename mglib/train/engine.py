@@ -179,6 +179,17 @@ def _autocast(device: torch.device, dtype):
     return torch.autocast(device.type, dtype=dtype)
 
 
+def _grad_norm(params: list[torch.Tensor], max_norm: float) -> float:
+    """Total 2-norm of the gradients (before clipping), clipping them to ``max_norm`` when it is > 0."""
+    if max_norm > 0:
+        return float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return 0.0
+    # clip_grad_norm_(inf) would also rescale every gradient by 1.0; the norm alone is cheaper
+    return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))))
+
+
 def to_device(batch, device: torch.device):
     """Move every tensor in a (nested) batch to ``device``."""
     if isinstance(batch, torch.Tensor):
@@ -255,7 +266,8 @@ def fit(task: Task, out_dir, resume: bool = False, reuse: bool = True) -> dict:
 
     The returned dict has the final evaluation's metrics at the top level (``score`` among them) plus
     ``best_score``, ``best_epoch``, ``epochs``, ``steps``, ``skipped_steps``, ``world_size``, ``history`` (one entry
-    per epoch: train loss, lr, gradient-norm stats and the norm of every step, skipped steps, eval metrics) and
+    per epoch: train loss averaged over ranks, rank 0's task logs, lr, gradient-norm stats and the norm of every
+    step (None for a skipped step), skipped steps, eval metrics) and
     ``timing`` (wall-clock figures, the only part that differs between identical runs).
 
     ``reuse``: a finished run in ``out_dir`` with the same resolved config is returned without training.
@@ -388,7 +400,7 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
                         logs_sum[k] = logs_sum.get(k, 0.0) + float(v)
                 else:
                     group_finite = False
-                scaler.scale(loss / group_n).backward()
+                scaler.scale(loss / group_n if group_n > 1 else loss).backward()
             if bar is not None:
                 bar.update(1)
             if not last_in_group:
@@ -398,7 +410,7 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
             lr = schedule.apply()
             if scaler.is_enabled():
                 scaler.unscale_(optimizer)
-            norm = float(torch.nn.utils.clip_grad_norm_(params, oc.grad_clip if oc.grad_clip > 0 else math.inf))
+            norm = _grad_norm(params, oc.grad_clip)
             # with fp16 the scaler itself skips steps whose gradients overflowed; otherwise a non-finite norm is an
             # error like a non-finite loss
             finite = dist.all_true(group_finite and (math.isfinite(norm) or scaler.is_enabled()))
