@@ -98,7 +98,7 @@ def test_ema_and_clipping(tmp_path):
 
 def test_nonfinite_stop_keeps_the_last_good_checkpoint(tmp_path):
     fit(toy("optim.epochs=1", "optim.schedule=constant"), tmp_path / "ref")  # 6 steps per epoch
-    with pytest.raises(NonFiniteLossError, match="step 9 .*epoch 2"):
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 9 .*epoch 2"):
         fit(toy("nan_at_step=9", "optim.schedule=constant"), tmp_path / "run")
     ckpt = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
     assert ckpt["state"]["step"] == 6 and ckpt["state"]["epoch"] == 1

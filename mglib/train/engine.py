@@ -286,7 +286,9 @@ def fit(task: Task, out_dir, resume: bool = False, reuse: bool = True) -> dict:
         diff = _config_diff(_read_json(config_path), resolved) if config_path.exists() else ["config.json missing"]
         raise InputError(f"{ckpt_path}: cannot resume, the config differs from the run's config.json in "
                          f"{', '.join(diff)}")
-    resume = resume and ckpt_path.exists()
+    if resume and not ckpt_path.exists():
+        log.info("%s: no checkpoint to resume from; starting from scratch", ckpt_path)
+        resume = False
 
     dist = _Dist(oc.device)
     try:
@@ -304,6 +306,8 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
                          f"{dist.world} processes")
     if dist.main:
         out.mkdir(parents=True, exist_ok=True)
+        for tmp in out.glob(".*.tmp"):  # left by a process killed while writing
+            tmp.unlink(missing_ok=True)
         if not resume:  # a fresh run: nothing of an older run may survive and look like ours
             for name in ("metrics.json", "predictions.json", CHECKPOINT, BEST):
                 (out / name).unlink(missing_ok=True)
@@ -416,9 +420,11 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
             finite = dist.all_true(group_finite and (math.isfinite(norm) or scaler.is_enabled()))
             state["step"] += 1
             schedule.step_count += 1
-            group_finite = True
             if not finite:
-                what = f"non-finite loss or gradient at step {state['step']} (epoch {epoch + 1}, batch {i + 1})"
+                reason = ("non-finite loss" if not group_finite else
+                          f"non-finite gradient norm ({norm})" if not math.isfinite(norm) else
+                          "non-finite loss on another rank")
+                what = f"{reason} at step {state['step']} (epoch {epoch + 1}, batch {i + 1})"
                 if oc.nonfinite == "stop":
                     kept = (f"the last good checkpoint {out / CHECKPOINT} (epoch {state['epoch']}) is left intact"
                             if state["epoch"] else "no checkpoint was written")
@@ -429,6 +435,7 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
                 state["skipped"] += 1
                 skipped_epoch += 1
                 norms.append(None)
+                group_finite = True
                 continue
             norms.append(norm)
             scaler.step(optimizer)
