@@ -55,6 +55,7 @@ class Predictions:
     score: np.ndarray
     ignored: int = 0
     ignored_labels: list = field(default_factory=list)
+    videos: list = field(default_factory=list)  # index -> video id (ground-truth videos first)
 
 
 def _label_space(obj) -> int | None:
@@ -210,7 +211,7 @@ def prediction_table(preds: dict, gt: GroundTruth, num_classes: int | None = Non
         class_of = {lab: class_of.get(c, -1) for lab, c in canon.items()}
     label = np.array([class_of.get(lab, -1) for lab in labels], dtype=np.int64).reshape(n)
     ignored_labels = sorted({str(lab) for lab in uniq if class_of.get(lab, -1) < 0})
-    return Predictions(video, start, end, label, score, int((label < 0).sum()), ignored_labels)
+    return Predictions(video, start, end, label, score, int((label < 0).sum()), ignored_labels, list(video_index))
 
 
 def _well_formed(p) -> bool:
