@@ -116,13 +116,20 @@ def select(dets: np.ndarray, score_thresh: float, nms_iou: float | None = 0.5) -
     return nms_1d(dets, nms_iou) if nms_iou is not None else dets[np.argsort(-dets[:, 1], kind="stable")]
 
 
-def to_label_rows(dets: np.ndarray, fps: float, num_frames: int, decode_fps: float = 10.0,
-                  interval: int = 4) -> list[tuple[int, int, int]]:
-    """(N, 4) token-position detections → [(label, start_frame, end_frame)] in 0-based labels, 1-based label frames
-    clipped to [1, num_frames]. Writers of official files add 1 to the label."""
+def frame_rows(dets: np.ndarray, num_frames: int) -> list[tuple[int, int, int]]:
+    """(N, 4) [label, score, start, end] in (float) label frames → [(label, start, end)] integer frames clipped to
+    [1, num_frames], end ≥ start."""
     out = []
     for lab, _, s, e in np.asarray(dets, dtype=np.float64).reshape(-1, 4):
-        fs = int(np.clip(round(float(tokens_to_frames(s, fps, decode_fps, interval))), 1, num_frames))
-        fe = int(np.clip(round(float(tokens_to_frames(e, fps, decode_fps, interval))), 1, num_frames))
-        out.append((int(lab), fs, max(fs, fe)))
+        fs = int(np.clip(round(s), 1, num_frames))
+        out.append((int(lab), fs, int(np.clip(round(e), fs, num_frames))))
     return out
+
+
+def to_label_rows(dets: np.ndarray, fps: float, num_frames: int, decode_fps: float = 10.0,
+                  interval: int = 4) -> list[tuple[int, int, int]]:
+    """(N, 4) token-position detections → [(label, start_frame, end_frame)]: 0-based labels, 1-based label frames.
+    Writers of official files add 1 to the label."""
+    d = np.asarray(dets, dtype=np.float64).reshape(-1, 4).copy()
+    d[:, 2:] = tokens_to_frames(d[:, 2:], fps, decode_fps, interval)
+    return frame_rows(d, num_frames)

@@ -180,12 +180,7 @@ def predict(model: PointTAD, loader, seqs: list[Sequence], window: int, max_per_
 
 def prediction_rows(dets: list, tau: float, nms_iou: float | None, num_frames: int) -> list[tuple[int, int, int]]:
     """Detections of one sequence → the F1 prediction list [(label0, start, end)] in integer frames."""
-    d = W.select(np.asarray(dets, dtype=np.float64).reshape(-1, 4), tau, nms_iou)
-    rows = []
-    for lab, _, s, e in d:
-        fs = int(np.clip(round(s), 1, num_frames))
-        rows.append((int(lab), fs, int(np.clip(round(e), fs, num_frames))))
-    return rows
+    return W.frame_rows(W.select(np.asarray(dets, dtype=np.float64).reshape(-1, 4), tau, nms_iou), num_frames)
 
 
 def f1_at(preds: dict, seqs: list[Sequence], tau: float, nms_iou: float | None, protocol: str = "smg") -> dict:
