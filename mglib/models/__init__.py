@@ -1,2 +1,2 @@
-"""Model families, one file each: PoseConv3D / RGBPoseConv3D, cross-modal fusion, prototypical refinement,
-ST-GCN, torchvision video baselines. Importing this package does not import torchvision."""
+"""Model families, one file each (nanoGPT style). Importing this package imports no model and no optional
+GPU package (torchvision, mamba-ssm)."""

@@ -1,1 +1,1 @@
-"""Study tasks for the training engine, one module per study."""
+"""The three studies (classification, online recognition, detection) as training-engine tasks, one module each."""
