@@ -318,7 +318,11 @@ def _workers() -> int:
     env = os.environ.get("MGLIB_DATA_WORKERS")
     if env:
         return max(1, int(env))
-    return max(1, min(os.cpu_count() or 1, 8))
+    try:
+        usable = len(os.sched_getaffinity(0))  # the cores this process may run on, not the machine's count
+    except AttributeError:
+        usable = os.cpu_count() or 1
+    return max(1, min(usable, 8))
 
 
 def _map(fn, jobs: list) -> list:
