@@ -8,13 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from mglib.errors import InputError
+from mglib.taxonomy import ACTION_TO_BODY  # (52,) MA-52 action index -> body level
 
-# ---- LOCAL COPY of the MA-52 action -> body map -------------------------------------------------------------------
-# Contiguous ranges of label_name.txt: 0-4 body, 5-10 head, 11-23 upper limb, 24-31 lower limb, 32-37 body-hand,
-# 38-47 head-hand, 48-51 leg-hand. TODO(merge): replace these two lines by
-#     from mglib.taxonomy import ACTION_TO_BODY
-ACTION_TO_BODY = np.repeat(np.arange(7), [5, 6, 13, 8, 6, 10, 4])  # (52,)
-# --------------------------------------------------------------------------------------------------------------------
 NUM_ACTIONS, NUM_BODY = 52, 7
 LABEL_SPACES = {"ma52": NUM_ACTIONS, "ma52-body": NUM_BODY}
 
