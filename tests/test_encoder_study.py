@@ -22,14 +22,16 @@ def test_cut_clips_centred_on_gesture():
     assert clips[0, 0, 0, 0, 0] == 0  # clamped at the sequence start
 
 
-def test_split_subjects_holds_out_highest_training_subjects():
+def test_split_subjects_holds_out_validation_subjects():
     class S:
         def __init__(self, subject):
             self.subject = subject
 
-    seqs = [S(i) for i in (1, 2, 3, 4, 36, 37)]
-    tr, va, te = encoder.split_subjects(seqs, 2)
-    assert [s.subject for s in tr] == [1, 2] and [s.subject for s in va] == [3, 4]
+    seqs = [S(i) for i in (1, 2, 32, 34, 36, 37)]
+    tr, va, te = encoder.split_subjects(seqs)  # default: smg.VAL_SUBJECTS = 31-35
+    assert [s.subject for s in tr] == [1, 2] and [s.subject for s in va] == [32, 34]
     assert [s.subject for s in te] == [36, 37]
+    tr, va, _ = encoder.split_subjects(seqs, (2,))
+    assert [s.subject for s in tr] == [1, 32, 34] and [s.subject for s in va] == [2]
     with pytest.raises(encoder.InputError):
-        encoder.split_subjects(seqs, 4)
+        encoder.split_subjects(seqs[:2] + seqs[4:])  # no validation subject

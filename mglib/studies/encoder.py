@@ -38,7 +38,6 @@ class EncoderConfig:
     frame_size: int = 64  # square crop side (PointTAD: 192)
     clip_len: int = 16  # frames per pretraining clip, at decode_fps
     decode_fps: float = 10.0
-    num_val: int = 1  # highest-numbered training subjects held out (clip accuracy)
     weights: str = ""  # local InceptionI3d state dict (width 1.0), e.g. rgb_imagenet.pt
     num_classes: int = 17
 
@@ -71,17 +70,20 @@ def decode(video: Path, decode_fps: float, size: int) -> np.ndarray:
     return resize_frames(frames, size)
 
 
-def split_subjects(sequences, num_val: int) -> tuple[list, list, list]:
-    """(train, val, test) sequences: val = the ``num_val`` highest-numbered training subjects (project choice)."""
-    from mglib.data.smg import split_of
+def split_subjects(sequences, val_subjects=None) -> tuple[list, list, list]:
+    """(train, val, test) sequences: val = the training-range subjects in ``val_subjects`` (default
+    ``mglib.data.smg.VAL_SUBJECTS``, 31-35: SMG has no official validation split, a project choice)."""
+    from mglib.data.smg import VAL_SUBJECTS, split_of
 
+    val_ids = set(VAL_SUBJECTS if val_subjects is None else val_subjects)
     train = [s for s in sequences if split_of(s.subject) == "train"]
     test = [s for s in sequences if split_of(s.subject) == "test"]
-    val_ids = sorted({s.subject for s in train})[-num_val:] if num_val > 0 else []
-    if num_val > 0 and len(val_ids) >= len({s.subject for s in train}):
-        raise InputError(f"num_val={num_val}: needs at least one training subject left "
-                         f"({len(val_ids)} training subjects found)")
-    return [s for s in train if s.subject not in val_ids], [s for s in train if s.subject in val_ids], test
+    fit = [s for s in train if s.subject not in val_ids]
+    val = [s for s in train if s.subject in val_ids]
+    if not fit or not val:
+        raise InputError(f"SMG split: needs training subjects both outside and inside the validation subjects "
+                         f"{sorted(val_ids)} (found {sorted(s.subject for s in train)})")
+    return fit, val, test
 
 
 def cut_clips(frames: np.ndarray, labels: np.ndarray, fps: float, decode_fps: float, clip_len: int):
@@ -127,7 +129,7 @@ class EncoderTask(Task):
         from mglib.data import smg
 
         c = self.cfg
-        train, val, _ = split_subjects(smg.read_root(smg_root(c.data_root, c.profile)), c.num_val)
+        train, val, _ = split_subjects(smg.read_root(smg_root(c.data_root, c.profile)))
         out = []
         for part, is_train in ((train, True), (val, False)):
             cs, ys = [], []
@@ -203,3 +205,84 @@ def snippet_features(cfg: EncoderConfig, dataset_id: str, videos: dict[str, Path
 
     params = {"width": cfg.width, "frame_size": cfg.frame_size, "decode_fps": fps, "stride": 4}
     return cached_features(ckpt, dataset_id, params, list(videos), extract)
+
+
+# ----------------------------------------------------------------------------------------------- chapter helpers
+def pretrain_summary(cfg: EncoderConfig) -> dict:
+    """Pretrain (or reuse) the encoder and summarise it: clip accuracy on the validation subjects beside chance
+    (1 / #classes) and the majority-class rate of those clips, loss per epoch, parameter count."""
+    import json
+
+    from mglib.data import smg
+
+    ckpt = encoder_checkpoint(cfg)
+    out = {"checkpoint": paths.relative(ckpt), "params": sum(p.numel() for p in load_encoder(cfg, ckpt).parameters()),
+           "feature_dim": feature_dim(cfg), "chance": 1.0 / cfg.num_classes}
+    if cfg.weights and cfg.optim.epochs == 0:
+        return out | {"pretrained": "loaded from a local I3D file, not trained here"}
+    m = json.loads((encoder_run_dir(cfg) / "metrics.json").read_text())
+    _, val, _ = split_subjects(smg.read_root(smg_root(cfg.data_root, cfg.profile)))
+    y = np.concatenate([s.labels[:, 0] for s in val])
+    return out | {"clip_acc": float(m["clip_acc"]), "num_val_clips": int(m["num_clips"]),
+                  "majority": float(np.bincount(y).max() / len(y)),
+                  "train_loss": [h["train_loss"] for h in m["history"]],
+                  "train_acc": [h["train_logs"].get("acc") for h in m["history"]]}
+
+
+def segment_embeddings(feats: dict[str, np.ndarray], seqs, fps_decode: float = 10.0, interval: int = 4):
+    """Mean snippet feature inside each GT gesture → (N, C) embeddings, (N,) labels, (N,) subjects."""
+    from mglib.windows import frames_to_tokens
+
+    X, y, subj = [], [], []
+    for s in seqs:
+        f = feats[s.name]
+        for lab, a, b in np.asarray(s.labels).reshape(-1, 3):
+            lo, hi = frames_to_tokens([a, b], s.fps, fps_decode, interval)
+            lo, hi = int(np.floor(lo)), int(np.ceil(hi))
+            X.append(f[max(0, min(lo, len(f) - 1)):max(lo + 1, min(hi, len(f)))].mean(axis=0))
+            y.append(int(lab))
+            subj.append(int(s.subject))
+    return np.asarray(X, np.float32), np.asarray(y, np.int64), np.asarray(subj, np.int64)
+
+
+def nearest_neighbour_accuracy(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
+                               test_y: np.ndarray) -> float:
+    """1-NN (cosine) accuracy of ``test`` against the ``train`` gallery: a probe of what the frozen features
+    separate without any training on top."""
+    def unit(x):
+        x = x - train_x.mean(axis=0)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-8)
+
+    nn_idx = (unit(test_x) @ unit(train_x).T).argmax(axis=1)
+    return float((train_y[nn_idx] == test_y).mean()) if len(test_y) else 0.0
+
+
+def pca_2d(x: np.ndarray) -> np.ndarray:
+    """(N, C) → (N, 2) projection on the two leading principal components (sign fixed: positive max loading)."""
+    xc = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(xc, full_matrices=False)
+    v = vt[:2]
+    v = v * np.sign(v[np.arange(2), np.abs(v).argmax(axis=1)])[:, None]
+    return xc @ v.T
+
+
+def feature_probe(cfg: EncoderConfig) -> dict:
+    """Cache the frozen features of every SMG sequence (``snippet_features``) and probe them: shapes, the 1-NN
+    accuracy of gesture embeddings of test subjects against the training subjects, chance and majority beside it.
+    Returns also the test embeddings' 2-D PCA for a scatter plot."""
+    from mglib.data import smg
+
+    root = smg_root(cfg.data_root, cfg.profile)
+    seqs = smg.read_root(root)
+    feats = snippet_features(cfg, f"smg:{paths.relative(root)}", {s.name: s.video for s in seqs})
+    train, _, test = split_subjects(seqs)
+    xtr, ytr, _ = segment_embeddings(feats, train, cfg.decode_fps)
+    xte, yte, _ = segment_embeddings(feats, test, cfg.decode_fps)
+    s0 = seqs[0]
+    return {"num_sequences": len(feats), "feature_dim": int(next(iter(feats.values())).shape[1]),
+            "example": {"name": s0.name, "frames": int(s0.num_frames), "fps": float(s0.fps),
+                        "tokens": int(len(feats[s0.name]))},
+            "nn_acc": nearest_neighbour_accuracy(xtr, ytr, xte, yte), "num_train_gestures": int(len(ytr)),
+            "num_test_gestures": int(len(yte)), "chance": 1.0 / cfg.num_classes,
+            "majority": float((yte == np.bincount(ytr).argmax()).mean()) if len(yte) else 0.0,
+            "pca": pca_2d(xte) if len(yte) > 2 else np.zeros((len(yte), 2)), "pca_labels": yte}

@@ -8,7 +8,7 @@ Pipeline: long sequence → frames at ``decode_fps`` → frozen encoder → toke
 training windows (overlap 0.75, windows without a complete GT dropped) / test windows (no overlap + end-aligned)
 → PointTAD → one detection per query → merged on the sequence → score ≥ τ and same-class NMS (tIoU 0.5) →
 ``label,start,end`` rows in label frames (architectures.md §8.1 #8, #9). τ is chosen on validation subjects
-(the highest-numbered training subjects), never on test.
+(training-range subjects 31–35, ``mglib.data.smg.VAL_SUBJECTS``), never on test.
 """
 from __future__ import annotations
 
@@ -43,7 +43,6 @@ class OnlineConfig:
     interval: int = 4  # frames per token (encoder temporal stride)
     window: int = 128  # β, in tokens (reading #1: PointTAD's window_size; 128 × 4 frames at 10 fps ≈ 51 s)
     overlap: float = 0.75
-    num_val: int = 5  # highest-numbered training subjects held out to choose τ (SMG)
     hidden: int = 512
     num_queries: int = 48
     num_points: int = 30
@@ -84,7 +83,7 @@ def load_sequences(cfg: OnlineConfig) -> list[Sequence]:
         root = Path(cfg.data_root) if cfg.data_root else paths.synthetic_dir("smg", cfg.profile)
         seqs = smg.read_root(root)
         feats = snippet_features(enc, f"smg:{paths.relative(root)}", {s.name: s.video for s in seqs}, cfg.decode_fps)
-        train, val, test = split_subjects(seqs, cfg.num_val)
+        train, val, test = split_subjects(seqs)  # val: subjects 31-35 (τ)
         for part, rows in (("train", train), ("val", val), ("test", test)):
             for s in rows:
                 gt = s.labels.astype(np.float64).reshape(-1, 3)
@@ -278,13 +277,258 @@ class OnlineTask(Task):
 
 
 def detection_metrics(preds: dict, seqs: list[Sequence]) -> dict:
-    """MMA-52: ActivityNet-style detection mAP (tIoU 0.1…0.9) on seconds; frames are 0-based instants f / fps."""
-    from mglib.metrics import detection_map
+    """MMA-52 validation score: ActivityNet-style detection mAP (tIoU 0.1…0.9, PointTAD evaluator)."""
+    from mglib.metrics import POINTTAD_TIOU, detection_map
 
-    gt = {"database": {s.name: {"subset": s.split, "annotations": [
+    r = detection_map(*activitynet_dicts(preds, seqs), tiou=POINTTAD_TIOU, protocol="pointtad", num_classes=52)
+    return {"mAP": float(r["average_mAP"])}
+
+
+# ----------------------------------------------------------------------------------------------- study runs
+# Paper 000/003 (liu2024online, arXiv 2407.04490): F1 in % on the SMG test set. Table 1 = the MiGA 2024 track-2
+# leaderboard (the paper's own entry is PointTAD + Mamba-MHSA); Table 2 = its ablations (other settings at the
+# defaults Nq 48, Ns 30, β 128, L 4, M 2). Shown in the book only in columns labelled "reported".
+REPORTED = {
+    "citation": "Liu et al. 2024, Micro-gesture Online Recognition using Learnable Query Points, Tables 1 and 2",
+    "table1": {"NPU-MUCIS (1st)": 27.57, "HFUT-VUT: PointTAD + Mamba-MHSA (2nd)": 14.34, "JDY203 (3rd)": 9.28},
+    "table2": {"num_points": {25: 11.33, 27: 13.48, 30: 14.34, 31: 13.49, 32: 13.43, 35: 9.81},
+               "window": {16: 7.33, 32: 8.45, 64: 9.27, 128: 14.34, 200: 7.95},
+               "num_layers": {2: 8.3, 3: 11.96, 4: 14.34, 5: 10.01},
+               "num_mamba": {1: 8.42, 2: 14.34, 3: 9.22}},
+}
+
+_SEQ_CACHE: dict = {}
+
+
+def mixer_available(query_mixer: str) -> bool:
+    """``mhsa`` always; ``mamba_mhsa`` once ``mglib.models.mamba`` is importable."""
+    if query_mixer != "mamba_mhsa":
+        return query_mixer == "mhsa"
+    try:
+        from mglib.models.mamba import MambaMHSA  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def cached_sequences(cfg: OnlineConfig) -> list[Sequence]:
+    """:func:`load_sequences`, memoised per (dataset, root, encoder, decoding) for runs in one process."""
+    from mglib.train.config import to_dict
+
+    key = (cfg.dataset, cfg.profile, cfg.data_root, cfg.decode_fps, cfg.interval, str(to_dict(cfg.encoder)))
+    if key not in _SEQ_CACHE:
+        _SEQ_CACHE[key] = load_sequences(cfg)
+    return _SEQ_CACHE[key]
+
+
+def run_dir(cfg: OnlineConfig) -> Path:
+    import hashlib
+    import json
+
+    from mglib.train.config import to_dict
+
+    digest = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+    return paths.CACHE / "online" / cfg.profile / f"{cfg.dataset}_{cfg.query_mixer}_{digest}"
+
+
+def _fit(cfg: OnlineConfig):
+    """(task, engine metrics) or (task, the NonFiniteLossError message) when ``optim.nonfinite="stop"`` fires."""
+    from mglib.train.engine import NonFiniteLossError, fit
+
+    task = OnlineTask(cfg)
+    task._seqs = cached_sequences(cfg)
+    try:
+        return task, fit(task, run_dir(cfg), reuse=True)
+    except NonFiniteLossError as e:
+        return task, str(e)
+
+
+def training_trace(fit_metrics: dict) -> dict:
+    """Loss per epoch, the gradient norm of every optimizer step (None = skipped) and the skipped-step count."""
+    hist = fit_metrics["history"]
+    return {"train_loss": [h["train_loss"] for h in hist],
+            "grad_norms": [v for h in hist for v in h["grad_norms"]],
+            "grad_norm_max": [h["grad_norm"]["max"] for h in hist],
+            "skipped_steps": int(fit_metrics["skipped_steps"]), "best_epoch": fit_metrics["best_epoch"]}
+
+
+def run_online(cfg: OnlineConfig, predictions_dir: Path | None = None) -> dict:
+    """Study 2 on SMG: train PointTAD (best epoch by validation F1), choose τ on the validation subjects (never
+    on test), then F1 (smg and strict protocols) on the test subjects. With ``predictions_dir``, writes one
+    ``SampleXXXX_prediction.csv`` per test sequence (what ``python -m mglib eval online`` scores).
+
+    Returns ``status`` ("ok" or "stopped" with ``error``), ``tau``, ``val`` / ``test`` / ``test_strict`` F1 dicts
+    (precision, recall, f1), ``trace`` (:func:`training_trace`) and ``test_detections`` (raw per-query detections).
+    Chapter: notebooks/20_online.
+    """
+    from mglib.train.engine import load_model
+
+    if cfg.dataset != "smg":
+        raise ValueError("run_online is the SMG study; MMA-52 goes through run_pointtad_mma52")
+    task, fm = _fit(cfg)
+    if isinstance(fm, str):
+        return {"status": "stopped", "error": fm}
+    model = load_model(task, run_dir(cfg), "best")
+    val, test = task.split("val"), task.split("test")
+    tau, val_r = choose_tau(task.predict(model, "val"), val, cfg.nms_iou)
+    dets = task.predict(model, "test")
+    out = {"status": "ok", "tau": tau, "val": _prf(val_r), "trace": training_trace(fm), "test_detections": dets}
+    for proto, key in (("smg", "test"), ("strict", "test_strict")):
+        out[key] = _prf(f1_at(dets, test, tau, cfg.nms_iou, proto))
+    if predictions_dir is not None:
+        write_prediction_files(predictions_dir, {s.name: prediction_rows(dets[s.name], tau, cfg.nms_iou,
+                                                                         s.num_frames) for s in test})
+    return out
+
+
+def _prf(r: dict) -> dict:
+    return {k: float(r[k]) for k in ("precision", "recall", "f1")} | {"num_pred": int(r["num_pred"])}
+
+
+def write_prediction_files(directory: Path, rows: dict[str, list]) -> list[Path]:
+    """``SampleXXXX_prediction.csv`` per sequence (0-based labels here, raw 1-17 in the files)."""
+    from mglib.data.smg import write_predictions
+
+    return [write_predictions(directory, name, r) for name, r in rows.items()]
+
+
+def write_ground_truth(directory: Path, seqs: list[Sequence]) -> None:
+    """``SampleXXXX/SampleXXXX_finelabels.csv`` of ``seqs`` (e.g. only the test subjects) for the eval CLI."""
+    from mglib.data.smg import write_labels
+
+    for s in seqs:
+        (Path(directory) / s.name).mkdir(parents=True, exist_ok=True)
+        write_labels(Path(directory) / s.name / f"{s.name}_finelabels.csv", s.gt.astype(np.int64))
+
+
+def baseline_f1(cfg: OnlineConfig) -> dict:
+    """F1 (smg, strict) on the test subjects of :func:`trivial_baseline` fitted on the training subjects."""
+    from mglib.metrics import online_f1
+
+    seqs = cached_sequences(cfg)
+    train = [s for s in seqs if s.split == "train"]
+    test = [s for s in seqs if s.split == "test"]
+    gt = {s.name: [tuple(int(v) for v in r) for r in s.gt] for s in test}
+    pr = trivial_baseline(train, test)
+    return {"test": _prf(online_f1(gt, pr, "smg")), "test_strict": _prf(online_f1(gt, pr, "strict"))}
+
+
+def seeds_table(cfg: OnlineConfig, seeds: list[int], mixers: list[str]) -> list[dict]:
+    """One row per (query mixer, seed): τ, validation F1 and test F1 (smg, strict). Mixers that cannot be
+    imported are skipped by the caller (see :func:`mixer_available`)."""
+    from dataclasses import replace
+
+    rows = []
+    for mixer in mixers:
+        for seed in seeds:
+            c = replace(cfg, query_mixer=mixer, optim=replace(cfg.optim, seed=seed))
+            r = run_online(c)
+            row = {"model": "PointTAD" if mixer == "mhsa" else "PointTAD + Mamba-MHSA", "seed": seed,
+                   "status": r["status"]}
+            if r["status"] == "ok":
+                row |= {"tau": r["tau"], "val_f1": r["val"]["f1"], "f1": r["test"]["f1"],
+                        "f1_strict": r["test_strict"]["f1"], "skipped_steps": r["trace"]["skipped_steps"]}
+            rows.append(row)
+    return rows
+
+
+ABLATION_FIELDS = {"num_points": "Ns", "window": "β (tokens)", "num_layers": "L", "num_mamba": "M"}
+
+
+def ablation(cfg: OnlineConfig, field_name: str, values: list, seeds: list[int]) -> list[dict]:
+    """Table 2 of the paper: vary one setting of ``cfg``, all else fixed; one row per (value, seed) with the test
+    F1 at the validation τ, the training trace and the run status ("stopped" when the NaN guard halted it)."""
+    from dataclasses import replace
+
+    if field_name not in ABLATION_FIELDS:
+        raise ValueError(f"ablation field {field_name!r}: expected one of {list(ABLATION_FIELDS)}")
+    rows = []
+    for v in values:
+        for seed in seeds:
+            c = replace(cfg, **{field_name: v}, optim=replace(cfg.optim, seed=seed))
+            r = run_online(c)
+            row = {"field": field_name, "value": v, "seed": seed, "status": r["status"]}
+            if r["status"] == "ok":
+                row |= {"tau": r["tau"], "f1": r["test"]["f1"], "f1_strict": r["test_strict"]["f1"],
+                        "skipped_steps": r["trace"]["skipped_steps"],
+                        "max_grad_norm": max((g for g in r["trace"]["grad_norms"] if g is not None), default=None),
+                        "grad_norms": r["trace"]["grad_norms"]}
+            else:
+                row["error"] = r["error"]
+            rows.append(row)
+    return rows
+
+
+def plot_timeline(seq: Sequence, pred_rows: list, ax=None, num_classes: int = 17):
+    """Ground truth (top lane) and predictions (bottom lane) of one sequence as coloured bars on a frame axis."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(8, 2.2))[1]
+    cmap = plt.get_cmap("tab20", num_classes)
+    for lane, rows in ((1, seq.gt), (0, pred_rows)):
+        for lab, s, e in np.asarray(rows, dtype=np.float64).reshape(-1, 3):
+            ax.barh(lane, e - s + 1, left=s, height=0.6, color=cmap(int(lab)), edgecolor="k", linewidth=0.3)
+            ax.text((s + e) / 2, lane, str(int(lab)), ha="center", va="center", fontsize=6)
+    ax.set_yticks([0, 1], ["predicted", "ground truth"])
+    ax.set_xlim(1, seq.num_frames)
+    ax.set_xlabel(f"label frame ({seq.fps:g} fps)")
+    ax.set_title(seq.name)
+    return ax
+
+
+# ----------------------------------------------------------------------------------------------- MMA-52
+def mma52_config(profile: str = "cpu", data_root: str = "", seed: int = 0, **overrides) -> OnlineConfig:
+    """The official MMA-52 PointTAD baseline settings (Nq 24, Ns 30, 2 decoder layers, window 48 tokens of 4
+    frames at 25 fps, PointTAD's MHSA), with the width and schedule scaled for CPU unless ``profile == "gpu"``."""
+    from dataclasses import replace
+
+    cfg = OnlineConfig(dataset="mma52", profile=profile, data_root=data_root, decode_fps=25.0, window=48,
+                       num_queries=24, num_points=30, num_layers=2, query_mixer="mhsa")
+    if profile != "gpu":
+        cfg = replace(cfg, hidden=64, n_heads=4, ffn=128, mix_dim=16, dense_hidden=64,
+                      optim=replace(cfg.optim, epochs=12, batch_size=8, lr=1e-3, milestones=(8,)))
+    cfg = replace(cfg, optim=replace(cfg.optim, seed=seed))
+    optim = {k[6:]: v for k, v in overrides.items() if k.startswith("optim.")}
+    rest = {k: v for k, v in overrides.items() if not k.startswith("optim.")}
+    return replace(cfg, **rest, optim=replace(cfg.optim, **optim))
+
+
+def run_pointtad_mma52(profile: str = "cpu", data_root: str = "", seed: int = 0, **overrides) -> dict:
+    """PointTAD on MMA-52 (or its synthetic stand-in): train on train, pick the epoch on val, score the test split.
+
+    Returns ``{"pointtad": {"action": {mAP@0.1…0.9, average_mAP}, "body": {...}}`` — PointTAD's evaluator
+    (``protocol="pointtad"``, ``tiou=mglib.metrics.POINTTAD_TIOU``) — ``"opentad"``: the MMAD paper's Table 3
+    figures (:func:`mglib.metrics.mmad_table3`), plus ``num_test_videos``, ``val_mAP`` and ``config``.
+    ``overrides``: OnlineConfig fields, ``optim.<field>`` for the optimiser. Chapter: notebooks/20_online.
+    """
+    from mglib.metrics import POINTTAD_TIOU, detection_map, mmad_table3
+    from mglib.train.config import to_dict
+    from mglib.train.engine import load_model
+
+    cfg = mma52_config(profile, data_root, seed, **overrides)
+    task, fm = _fit(cfg)
+    if isinstance(fm, str):
+        return {"status": "stopped", "error": fm, "config": to_dict(cfg)}
+    model = load_model(task, run_dir(cfg), "best")
+    test = task.split("test")
+    gt, res = activitynet_dicts(task.predict(model, "test"), test)
+    out = {"status": "ok", "pointtad": {}, "num_test_videos": len(test), "val_mAP": float(fm["best_score"]),
+           "config": to_dict(cfg)}
+    for level in ("action", "body"):
+        r = detection_map(gt, res, tiou=POINTTAD_TIOU, protocol="pointtad", level=level, num_classes=52)
+        out["pointtad"][level] = {f"mAP@{t:.1f}": float(m) for t, m in zip(r["tiou"], r["mAP"])}
+        out["pointtad"][level]["average_mAP"] = float(r["average_mAP"])
+    out["opentad"] = mmad_table3(gt, res, protocol="opentad")
+    return out
+
+
+def activitynet_dicts(preds: dict, seqs: list[Sequence]) -> tuple[dict, dict]:
+    """MMA-52 ground truth and detections in the ActivityNet layout, seconds. GT frames are 0-based with an
+    exclusive end (s / fps … e / fps); predicted positions come back from :func:`predict` as ``1 + f`` (the
+    1-based label-frame convention of :mod:`mglib.windows`), hence the − 1."""
+    gt = {"database": {s.name: {"subset": s.split, "duration": s.num_frames / s.fps, "annotations": [
         {"segment": [float(r[1]) / s.fps, float(r[2]) / s.fps], "label": int(r[0])} for r in s.gt]}
         for s in seqs}}
     res = {"results": {s.name: [{"segment": [(d[2] - 1) / s.fps, (d[3] - 1) / s.fps], "label": int(d[0]),
                                  "score": float(d[1])} for d in preds.get(s.name, [])] for s in seqs}}
-    r = detection_map(gt, res)
-    return {"mAP": float(r["average_mAP"] if "average_mAP" in r else r["mAP"])}
+    return gt, res
