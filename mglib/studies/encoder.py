@@ -42,6 +42,30 @@ class EncoderConfig:
     num_classes: int = 17
 
 
+# Encoder settings per profile, shared by the chapters 04 (pretraining), 20 and 21 (which read its cached
+# features): one place, so all three use the same checkpoint and feature cache. gpu: real I3D width and crop; the
+# weights file is a parameter (no download is possible), fine-tuning epochs 0 = use the weights as they are.
+ENCODER_PROFILES = {
+    "smoke": dict(width=0.125, frame_size=32, clip_len=16, epochs=2, batch_size=16, lr=3e-3),
+    "cpu": dict(width=0.125, frame_size=32, clip_len=16, epochs=8, batch_size=16, lr=3e-3),
+    "gpu": dict(width=1.0, frame_size=192, clip_len=32, epochs=0, batch_size=8, lr=1e-4),
+}
+
+
+def encoder_config(profile: str, weights: str = "", data_root: str = "", seed: int = 0, **overrides) -> EncoderConfig:
+    """The encoder of ``profile`` (``ENCODER_PROFILES``); ``overrides`` replace any of its keys."""
+    from dataclasses import replace
+
+    if profile not in ENCODER_PROFILES:
+        raise InputError(f"profile {profile!r}: expected one of {list(ENCODER_PROFILES)}")
+    p = ENCODER_PROFILES[profile] | overrides
+    epochs = p["epochs"] if (weights or p["epochs"] > 0) else 20  # no weights file: pretrain from scratch
+    base = EncoderConfig()
+    return EncoderConfig(optim=replace(base.optim, epochs=epochs, batch_size=p["batch_size"], lr=p["lr"], seed=seed),
+                         data_root=data_root, profile=profile, width=p["width"], frame_size=p["frame_size"],
+                         clip_len=p["clip_len"], weights=weights)
+
+
 def smg_root(data_root: str, profile: str) -> Path:
     return Path(data_root) if data_root else paths.synthetic_dir("smg", profile)
 

@@ -61,6 +61,21 @@ class OnlineConfig:
     max_per_window: int = 0  # keep the top-k detections of each window (0 = all Nq)
 
 
+def online_config(profile: str, data_root: str = "", encoder_weights: str = "", seed: int = 0, epochs: int = 50,
+                  lr: float = 1e-4, lr_step: int = 10, batch_size: int = 1, **fields) -> OnlineConfig:
+    """OnlineConfig from a notebook's parameters: the profile's encoder (``encoder_config``), the optimiser
+    (lr halved every ``lr_step`` epochs, as in the paper) and any OnlineConfig ``fields`` (window, num_queries …)."""
+    from dataclasses import replace
+
+    from mglib.studies.encoder import encoder_config
+
+    base = OnlineConfig()
+    optim = replace(base.optim, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, gamma=0.5,
+                    milestones=tuple(range(lr_step, epochs, lr_step)))
+    return replace(base, optim=optim, profile=profile, data_root=data_root,
+                   encoder=encoder_config(profile, encoder_weights, data_root), **fields)
+
+
 @dataclass
 class Sequence:
     name: str
@@ -482,8 +497,12 @@ def mma52_config(profile: str = "cpu", data_root: str = "", seed: int = 0, **ove
     frames at 25 fps, PointTAD's MHSA), with the width and schedule scaled for CPU unless ``profile == "gpu"``."""
     from dataclasses import replace
 
+    from mglib.studies.encoder import encoder_config
+
+    # the encoder is the SMG-pretrained one of chapter 04 (the MMA-52 root only supplies the videos to encode)
     cfg = OnlineConfig(dataset="mma52", profile=profile, data_root=data_root, decode_fps=25.0, window=48,
-                       num_queries=24, num_points=30, num_layers=2, query_mixer="mhsa")
+                       num_queries=24, num_points=30, num_layers=2, query_mixer="mhsa",
+                       encoder=encoder_config(profile))
     if profile != "gpu":
         cfg = replace(cfg, hidden=64, n_heads=4, ffn=128, mix_dim=16, dense_hidden=64,
                       optim=replace(cfg.optim, epochs=12, batch_size=8, lr=1e-3, milestones=(8,)))
