@@ -179,6 +179,21 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
 # --------------------------------------------------------------------------------------------------------------
 # Time-invariant SSM: the convolutional view (seed paper eq. 8)
 # --------------------------------------------------------------------------------------------------------------
+def discretize(A, B, delta, method: str = "mamba"):
+    """(A_bar, B_bar) of a diagonal SSM for step delta. A, B: (E, N); delta: (E,).
+
+    "zoh": exact for an input held constant over the step, B_bar = (exp(delta A) - 1) / A * B (the corrected
+    seed-paper eq. 5, whose trailing Delta A should read Delta B); "mamba": B_bar = delta B, what the scan uses.
+    """
+    dA = delta[:, None] * A
+    A_bar = torch.exp(dA)
+    if method == "zoh":
+        return A_bar, torch.expm1(dA) / A * B
+    if method == "mamba":
+        return A_bar, delta[:, None] * B
+    raise ValueError(f"discretize: method must be 'zoh' or 'mamba', got {method!r}")
+
+
 def ssm_kernel(A, B, C, delta, L: int) -> torch.Tensor:
     """Kernel of a time-invariant diagonal SSM with the Mamba discretisation: K_k = sum_n C_n exp(k delta A_n) delta B_n.
 
