@@ -48,6 +48,17 @@ def _stored_key(path: Path) -> str | None:
         return json.load(f).get("metadata", {}).get("mglib", {}).get("cache_key")
 
 
+def _show_only_injected_parameters(nb: dict, profile: str) -> None:
+    """In the book, show the values this run used (papermill's injected cell), not the smoke defaults."""
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "parameters" in tags:
+            cell["metadata"]["tags"] = tags + ["remove-cell"]
+        elif "injected-parameters" in tags:
+            src = "".join(cell["source"]).replace("# Parameters", f"# Parameters of this run (profile {profile})", 1)
+            cell["source"] = src
+
+
 def execute(notebook: str, profile: str, overrides: dict | None = None, force: bool = False,
             source_digest: str | None = None) -> bool:
     """Run one notebook unless its cached output is current. Returns True if it was executed."""
@@ -74,6 +85,7 @@ def execute(notebook: str, profile: str, overrides: dict | None = None, force: b
                          f"(executed copy: {paths.relative(failed)})") from None
     with open(tmp) as f:
         nb = json.load(f)
+    _show_only_injected_parameters(nb, profile)
     nb.setdefault("metadata", {})["mglib"] = {"cache_key": key, "profile": profile, "parameters": params}
     with open(tmp, "w") as f:
         json.dump(nb, f, indent=1)

@@ -36,6 +36,11 @@ def test_execute_once_then_cached(project):
     assert runner.execute("01_demo", "cpu") is True
     out = project / "executed" / "01_demo.ipynb"
     assert _stdout(out).strip() == "cpu 10"
+    cells = json.loads(out.read_text())["cells"]
+    tags = [c["metadata"].get("tags", []) for c in cells]
+    assert ["parameters", "remove-cell"] in tags  # the smoke defaults are hidden in the book...
+    injected = [c for c, t in zip(cells, tags) if "injected-parameters" in t]
+    assert "# Parameters of this run (profile cpu)" in "".join(injected[0]["source"])  # ...the used values shown
     assert runner.execute("01_demo", "cpu") is False  # unchanged: cached
     assert runner.execute("01_demo", "cpu", {"x": 2}) is True  # new parameters: re-executed
     assert _stdout(out).strip() == "cpu 4"
