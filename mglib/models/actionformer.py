@@ -19,7 +19,7 @@ Tensors are channel-first inside the pyramid: features (B, C, T), masks (B, 1, T
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -31,7 +31,7 @@ class ActionFormerConfig:
     in_dim: int = 96
     num_classes: int = 52
     max_seq_len: int = 256
-    arch: tuple = (2, 2, 5)
+    arch: tuple[int, int, int] = (2, 2, 5)
     embd_dim: int = 512
     embd_kernel: int = 3
     n_head: int = 4
@@ -44,7 +44,7 @@ class ActionFormerConfig:
     head_kernel: int = 3
     head_num_layers: int = 3
     prior_prob: float = 0.01
-    regression_range: tuple = ((0, 4), (4, 8), (8, 16), (16, 32), (32, 64), (64, 10000))
+    regression_range: tuple[tuple[int, int], ...] = ((0, 4), (4, 8), (8, 16), (16, 32), (32, 64), (64, 10000))
     center_sample_radius: float = 1.5
     focal_alpha: float = 0.25
     focal_gamma: float = 2.0
@@ -59,7 +59,6 @@ class ActionFormerConfig:
     nms_sigma: float = 0.5
     min_score: float = 0.001
     max_seg_num: int = 200
-    extra: dict = field(default_factory=dict)
 
     @property
     def strides(self) -> list[int]:

@@ -1,0 +1,1 @@
+"""The three studies (classification, online recognition, detection) as training-engine tasks."""
