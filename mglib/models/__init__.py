@@ -1,1 +1,2 @@
-"""Model families, one file each (nanoGPT style)."""
+"""Model families, one file each (nanoGPT style). Importing this package imports no model and no optional
+GPU package (torchvision, mamba-ssm)."""

@@ -1,1 +1,1 @@
-"""The three studies (classification, online recognition, detection) as training-engine tasks."""
+"""The three studies (classification, online recognition, detection) as training-engine tasks, one module each."""

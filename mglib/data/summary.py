@@ -1,0 +1,230 @@
+"""Tables and figures of the datasets chapter (notebooks/01_datasets): real datasets as reported, and the synthetic
+stand-ins read back through the same readers the studies use."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mglib.data import imigue, mma52, smg
+from mglib.taxonomy import ACTION_TO_BODY, MA52_BODY_LEVELS, MA52_CODES
+
+# Figures as reported by the dataset papers / releases (see the chapter for sources); never computed here.
+REPORTED = [
+    {"dataset": "SMG", "task here": "online recognition", "classes": "17 (16 MG + non-MG)",
+     "size": "40 sequences, 3,692 MG clips", "subjects": 40, "modality": "RGB, depth, Kinect-v2 skeleton",
+     "fps": "30", "protocol": "subjects 1-35 train / 36-40 test", "metric": "F1 (starter-kit rule)"},
+    {"dataset": "iMiGUE", "task here": "classification", "classes": "32 (31 MG + non-MG)",
+     "size": "359 videos, 18,499 clips", "subjects": 72, "modality": "RGB 1280x720, OpenPose 2-D",
+     "fps": "25", "protocol": "cross-subject 37/35; MiGA'24: 12,893/777/4,562 clips", "metric": "Top-1"},
+    {"dataset": "MA-52", "task here": "taxonomy", "classes": "52 actions, 7 body levels",
+     "size": "22,422 clips", "subjects": 205, "modality": "RGB", "fps": "30",
+     "protocol": "11,250/5,586/5,586 clips", "metric": "Top-1/5, F1"},
+    {"dataset": "MMA-52", "task here": "multi-label detection", "classes": "52 actions, 7 body levels",
+     "size": "6,528 videos, 19,782 instances", "subjects": 203, "modality": "RGB", "fps": "29 or 30",
+     "protocol": "4,534/1,475/519 videos, subject-independent", "metric": "mAP@tIoU 0.1:0.9, action+body"},
+]
+
+
+def reported_table() -> pd.DataFrame:
+    return pd.DataFrame(REPORTED).set_index("dataset")
+
+
+def meta(root) -> dict:
+    return json.loads((Path(root) / "meta.json").read_text())
+
+
+def synthetic_overview(roots: dict) -> pd.DataFrame:
+    """One row per synthetic dataset: items, instances, classes present, subjects per split, mean duration."""
+    rows = []
+    seqs = smg.read_root(roots["smg"])
+    m = meta(roots["smg"])
+    rows.append({"dataset": "SMG (synthetic)", "videos": len(seqs), "instances": sum(len(s.labels) for s in seqs),
+                 "classes present": len({int(c) for s in seqs for c in s.labels[:, 0]}),
+                 "subjects train/val/test": "/".join(str(len(m["subjects"][k])) for k in ("train", "val", "test")),
+                 "mean video (s)": round(float(np.mean([s.num_frames / s.fps for s in seqs])), 1),
+                 "mean instance (s)": round(float(np.mean([(e - s + 1) / q.fps for q in seqs
+                                                          for _, s, e in q.labels])), 2)})
+    anns, split = imigue.load_pyskl(Path(roots["imigue"]) / "imigue.pkl")
+    m = meta(roots["imigue"])
+    rows.append({"dataset": "iMiGUE (synthetic)", "videos": len(m["video_subject"]), "instances": len(anns),
+                 "classes present": len({a["label"] for a in anns}),
+                 "subjects train/val/test": "/".join(str(len(m["subjects"][k])) for k in ("train", "val", "test")),
+                 "mean video (s)": round(float(np.mean([a["total_frames"] / 25 for a in anns])), 2),
+                 "mean instance (s)": round(float(np.mean([a["total_frames"] / 25 for a in anns])), 2)})
+    data = mma52.read_root(roots["mma52"])
+    vids = [v for vs in data.values() for v in vs]
+    m = meta(roots["mma52"])
+    rows.append({"dataset": "MMA-52 (synthetic)", "videos": len(vids), "instances": sum(len(v.instances) for v in vids),
+                 "classes present": len({int(c) for v in vids for c in v.instances[:, 2]}),
+                 "subjects train/val/test": "/".join(str(len(m["subjects"][k])) for k in ("train", "val", "test")),
+                 "mean video (s)": round(float(np.mean([v.duration for v in vids])), 1),
+                 "mean instance (s)": round(float(np.mean([(e - s) / v.fps for v in vids
+                                                          for s, e, _ in v.instances])), 2)})
+    return pd.DataFrame(rows).set_index("dataset")
+
+
+def mma_instances(root) -> pd.DataFrame:
+    """Every MMA-52 instance with split, class, code, body level and duration in seconds."""
+    rows = []
+    for split, vids in mma52.read_root(root).items():
+        for v in vids:
+            for s, e, c in v.instances:
+                c = int(c)
+                rows.append({"split": split, "video": v.video_id, "class": c, "code": MA52_CODES[c],
+                             "body": MA52_BODY_LEVELS[ACTION_TO_BODY[c]], "seconds": (e - s) / v.fps,
+                             "start": s / v.fps, "end": e / v.fps})
+    return pd.DataFrame(rows)
+
+
+def cooccurrence(inst: pd.DataFrame, level: str = "body") -> pd.DataFrame:
+    """Counts of within-video instance pairs that overlap in time, by body level (or class)."""
+    key = "body" if level == "body" else "class"
+    labels = MA52_BODY_LEVELS if level == "body" else list(range(52))
+    mat = pd.DataFrame(0, index=labels, columns=labels)
+    for _, g in inst.groupby("video"):
+        r = g.to_dict("records")
+        for i in range(len(r)):
+            for j in range(i + 1, len(r)):
+                if r[i]["start"] < r[j]["end"] and r[j]["start"] < r[i]["end"]:
+                    a, b = r[i][key], r[j][key]
+                    mat.loc[a, b] += 1
+                    if a != b:
+                        mat.loc[b, a] += 1
+    return mat
+
+
+def subject_table(roots: dict) -> pd.DataFrame:
+    rows = []
+    for ds, root in roots.items():
+        m = meta(root)
+        for split in ("train", "val", "test"):
+            subj = m["subjects"].get(split, [])
+            rows.append({"dataset": ds, "split": split, "subjects": len(subj),
+                         "ids": ", ".join(map(str, subj[:8])) + (" ..." if len(subj) > 8 else "")})
+    return pd.DataFrame(rows).set_index(["dataset", "split"])
+
+
+# ---------------------------------------------------------------------------------------------- figures
+_BODY_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3"]
+
+
+def plot_class_frequency(inst: pd.DataFrame, ax=None):
+    """Instances per action class, sorted, coloured by body level (the style of MMAD's Fig. 3)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(8, 3))[1]
+    counts = inst["class"].value_counts().reindex(range(52), fill_value=0).sort_values(ascending=False)
+    colors = [_BODY_COLORS[ACTION_TO_BODY[c]] for c in counts.index]
+    ax.bar(range(52), counts.values, color=colors)
+    ax.set_xticks(range(52), [MA52_CODES[c] for c in counts.index], rotation=90, fontsize=6)
+    ax.set_ylabel("instances")
+    for i, name in enumerate(MA52_BODY_LEVELS):
+        ax.bar(0, 0, color=_BODY_COLORS[i], label=name)
+    ax.legend(fontsize=6, ncol=4)
+    return ax
+
+
+def plot_durations(inst: pd.DataFrame, ax=None):
+    """Instance duration per action class (seconds; the style of MMAD's Fig. 4)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(8, 3))[1]
+    order = [c for c in range(52) if (inst["class"] == c).any()]
+    data = [inst.loc[inst["class"] == c, "seconds"].values for c in order]
+    parts = ax.boxplot(data, patch_artist=True, widths=0.6, showfliers=False)
+    for patch, c in zip(parts["boxes"], order):
+        patch.set_facecolor(_BODY_COLORS[ACTION_TO_BODY[c]])
+    ax.set_xticks(range(1, len(order) + 1), [MA52_CODES[c] for c in order], rotation=90, fontsize=6)
+    ax.set_ylabel("duration (s)")
+    return ax
+
+
+def plot_matrix(mat: pd.DataFrame, ax=None, title=""):
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(4, 3.5))[1]
+    im = ax.imshow(mat.values, cmap="viridis")
+    ax.set_xticks(range(len(mat)), mat.columns, rotation=90, fontsize=7)
+    ax.set_yticks(range(len(mat)), mat.index, fontsize=7)
+    for i in range(len(mat)):
+        for j in range(len(mat)):
+            ax.text(j, i, int(mat.values[i, j]), ha="center", va="center", fontsize=6, color="w")
+    ax.set_title(title, fontsize=8)
+    plt.colorbar(im, ax=ax, fraction=0.046)
+    return ax
+
+
+def pick_clips(anns: list[dict], classes: list[int]) -> list[dict]:
+    """The first annotation of each requested class (in file order)."""
+    out = []
+    for c in classes:
+        out.append(next(a for a in anns if a["label"] == c))
+    return out
+
+
+def plot_skeleton_strip(anns: list[dict], titles: list[str], frames=(0.25, 0.5, 0.75), fig=None):
+    """2-D 22-joint skeletons (iMiGUE layout) at a few relative times, one row per clip."""
+    import matplotlib.pyplot as plt
+
+    fig = fig or plt.figure(figsize=(8, 1.6 * len(anns)))
+    axes = fig.subplots(len(anns), len(frames), squeeze=False)
+    for r, (a, title) in enumerate(zip(anns, titles)):
+        kp, sc = a["keypoint"][0], a["keypoint_score"][0]
+        ok = sc > 0
+        lo, hi = kp[ok].min(0) - 20, kp[ok].max(0) + 20
+        for col, f in enumerate(frames):
+            ax = axes[r, col]
+            t = int(f * (len(kp) - 1))
+            for i, j in imigue.EDGES_22:
+                if ok[t, i] and ok[t, j]:
+                    ax.plot(kp[t, [i, j], 0], kp[t, [i, j], 1], "-", color="#4c72b0", lw=1)
+            ax.scatter(kp[t, ok[t], 0], kp[t, ok[t], 1], s=4, color="#c44e52")
+            ax.set_xlim(lo[0], hi[0])
+            ax.set_ylim(hi[1], lo[1])
+            ax.set_aspect("equal")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(title, fontsize=7)
+    return fig
+
+
+def plot_rgb_strip(videos: list[Path], titles: list[str], frames=(0.25, 0.5, 0.75), fig=None):
+    """RGB frames at a few relative times, one row per video."""
+    import matplotlib.pyplot as plt
+
+    from mglib.data.video import read_video
+
+    fig = fig or plt.figure(figsize=(5, 1.6 * len(videos)))
+    axes = fig.subplots(len(videos), len(frames), squeeze=False)
+    for r, (v, title) in enumerate(zip(videos, titles)):
+        clip, _ = read_video(v)
+        for col, f in enumerate(frames):
+            ax = axes[r, col]
+            ax.imshow(clip[int(f * (len(clip) - 1))])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.set_ylabel(title, fontsize=7)
+    return fig
+
+
+def plot_smg_timeline(seq: smg.SMGSequence, ax=None):
+    """Labelled gestures of one long sequence over time, above the height of both hands (Kinect y)."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.subplots(figsize=(8, 2.5))[1]
+    t = np.arange(len(seq.skeleton)) / seq.fps
+    ax.plot(t, seq.skeleton[:, 11, 1], lw=0.7, label="right hand y (m)")
+    ax.plot(t, seq.skeleton[:, 7, 1], lw=0.7, label="left hand y (m)")
+    top = float(seq.skeleton[:, [7, 11], 1].max()) + 0.05
+    for c, s, e in seq.labels:
+        color = "#999999" if c == 16 else plt.cm.tab20(int(c) % 20)
+        ax.axvspan((s - 1) / seq.fps, e / seq.fps, color=color, alpha=0.3)
+        ax.text((s - 1) / seq.fps, top, str(int(c)), fontsize=6)
+    ax.set_xlabel("time (s)")
+    ax.legend(fontsize=6, loc="lower right")
+    return ax

@@ -1,0 +1,201 @@
+"""Training configuration: the optimisation settings every task shares, and ``--set key=value`` overrides.
+
+A task's config is a dataclass with a field ``optim: OptimConfig`` plus its own fields. Overrides address nested
+fields with dots (``optim.lr=0.01``), are parsed like YAML scalars and are checked against the dataclass
+annotations before any work starts, so a typo fails in a second rather than after an hour of training.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+
+import yaml
+
+from mglib.errors import InputError
+
+
+def _choice(default: str, *choices: str):
+    """A ``str`` field restricted to ``choices`` (checked by :func:`apply_overrides` and :func:`check`)."""
+    return field(default=default, metadata={"choices": choices})
+
+
+@dataclass
+class OptimConfig:
+    epochs: int = 10
+    batch_size: int = 8  # global batch: split evenly across ranks under torchrun
+    optimizer: str = _choice("adamw", "adamw", "sgd")
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = False  # sgd only
+    schedule: str = _choice("cosine", "cosine", "step", "constant")
+    warmup_epochs: float = 0.0  # linear warm-up, may be fractional
+    milestones: tuple[int, ...] = ()  # epochs at which "step" multiplies the lr by gamma
+    gamma: float = 0.1
+    grad_clip: float = 0.0  # 0 = off (max-norm); the norm is logged either way
+    ema_decay: float = 0.0  # 0 = off; evaluation and the best checkpoint use the EMA weights when on
+    accumulate: int = 1  # micro-batches per optimizer step
+    amp: bool = True  # only acts on CUDA: bf16 where supported, else fp16 with a gradient scaler
+    eval_every: int = 1  # epochs; the last epoch is always evaluated
+    nonfinite: str = _choice("stop", "stop", "skip")
+    num_workers: int = 0
+    seed: int = 0
+    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    progress: bool = False  # tqdm on rank 0
+    find_unused_parameters: bool = False  # DDP option for models with branches unused in some steps
+
+
+def to_dict(cfg) -> dict:
+    """Plain JSON-ready dict of a config (tuples become lists), as stored in ``config.json``."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def check(cfg, prefix: str = "") -> None:
+    """Validate choice fields and simple ranges of a (nested) config; raises InputError naming the field."""
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        name = prefix + f.name
+        if dataclasses.is_dataclass(value):
+            check(value, name + ".")
+        elif "choices" in f.metadata and value not in f.metadata["choices"]:
+            raise InputError(f"config field {name!r}: expected one of {', '.join(f.metadata['choices'])}, "
+                             f"got {value!r}")
+    if isinstance(cfg, OptimConfig):
+        for name in ("epochs", "batch_size", "accumulate", "eval_every"):
+            if getattr(cfg, name) < 1:
+                raise InputError(f"config field {prefix}{name!r}: expected an integer >= 1, got {getattr(cfg, name)}")
+        if cfg.num_workers < 0 or cfg.warmup_epochs < 0 or cfg.grad_clip < 0 or not 0 <= cfg.ema_decay < 1:
+            raise InputError(f"config {prefix.rstrip('.') or 'optim'}: num_workers, warmup_epochs and grad_clip "
+                             "must be >= 0 and ema_decay in [0, 1)")
+
+
+def apply_overrides(cfg, items: list[str] | None, source: str = "--set"):
+    """Return a copy of ``cfg`` with ``key=value`` overrides applied; unknown keys and bad values raise InputError.
+
+    >>> apply_overrides(ToyConfig(), ["optim.lr=0.01", "hidden=64"]).optim.lr
+    0.01
+    """
+    cfg = _deepcopy(cfg)
+    for item in items or []:
+        if "=" not in item:
+            raise InputError(f"{source} {item!r}: expected key=value")
+        key, raw = (s.strip() for s in item.split("=", 1))
+        *parents, leaf = key.split(".")
+        node = cfg
+        for i, part in enumerate(parents):
+            sub = getattr(node, part, None) if _has_field(node, part) else None
+            if not dataclasses.is_dataclass(sub):
+                raise InputError(f"{source} {key}: unknown key {'.'.join(parents[:i + 1])!r} "
+                                 f"(known: {', '.join(_field_names(node))})")
+            node = sub
+        if not _has_field(node, leaf):
+            raise InputError(f"{source} {key}: unknown key {key!r} (known: {', '.join(_field_names(node))})")
+        f = next(f for f in dataclasses.fields(node) if f.name == leaf)
+        tp = typing.get_type_hints(type(node))[leaf]
+        if dataclasses.is_dataclass(getattr(node, leaf)):
+            raise InputError(f"{source} {key}: {key!r} is a section; set its fields as {key}.NAME=VALUE")
+        value = _convert(raw, tp, key, source)
+        if "choices" in f.metadata and value not in f.metadata["choices"]:
+            raise InputError(f"{source} {key}={raw}: expected one of {', '.join(f.metadata['choices'])}")
+        setattr(node, leaf, value)
+    check(cfg)
+    return cfg
+
+
+def _deepcopy(cfg):
+    changes = {f.name: _deepcopy(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)
+               if dataclasses.is_dataclass(getattr(cfg, f.name))}
+    return dataclasses.replace(cfg, **changes)
+
+
+def _has_field(node, name: str) -> bool:
+    return dataclasses.is_dataclass(node) and name in {f.name for f in dataclasses.fields(node)}
+
+
+def _field_names(node) -> list[str]:
+    return [f.name for f in dataclasses.fields(node)]
+
+
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+_NONE = {"none", "null", "~", ""}
+
+
+def _convert(raw, tp, key: str, source: str):
+    """Convert a raw string (or an already parsed YAML element) to annotation ``tp``."""
+    def bad(expected: str):
+        return InputError(f"{source} {key}={raw}: expected {expected}")
+
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    text = raw if isinstance(raw, str) else None
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        if type(None) in args and (raw is None or (text is not None and text.lower() in _NONE)):
+            return None
+        for a in inner:
+            try:
+                return _convert(raw, a, key, source)
+            except InputError:
+                continue
+        raise bad(" or ".join(_type_name(a) for a in args))
+    if origin is typing.Literal:
+        value = raw if text is None else (text if all(isinstance(a, str) for a in args) else yaml.safe_load(text))
+        if value not in args:
+            raise bad("one of " + ", ".join(map(str, args)))
+        return value
+    if tp is bool:
+        if isinstance(raw, bool):
+            return raw
+        if text is not None and text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        raise bad("a bool (true/false)")
+    if tp is int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            return raw
+        try:
+            return int(text) if text is not None else _fail()
+        except (TypeError, ValueError):
+            raise bad("an int") from None
+    if tp is float:
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            return float(raw)
+        try:
+            return float(text) if text is not None else _fail()  # float(), not YAML: "1e-3" is a float here
+        except (TypeError, ValueError):
+            raise bad("a float") from None
+    if tp is str:
+        if text is None:
+            raise bad("a string")
+        return text
+    if origin in (tuple, list):
+        if text is not None:
+            try:
+                parsed = yaml.safe_load(text) if text.strip() else []
+            except yaml.YAMLError:
+                parsed = None
+            if not isinstance(parsed, list):  # "1,2,3" or a single scalar
+                parsed = [s.strip() for s in text.split(",") if s.strip()]
+        elif isinstance(raw, (list, tuple)):
+            parsed = list(raw)
+        else:
+            raise bad(_type_name(tp))
+        if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(parsed) != len(args):
+                raise bad(f"{len(args)} values")
+            elem_types = list(args)
+        else:
+            elem_types = [args[0] if args else str] * len(parsed)
+        values = [_convert(v if not isinstance(v, (int, float, bool)) or t is not str else str(v), t, key, source)
+                  for v, t in zip(parsed, elem_types)]
+        return tuple(values) if origin is tuple else values
+    raise bad(_type_name(tp))
+
+
+def _fail():
+    raise ValueError
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")

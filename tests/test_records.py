@@ -1,0 +1,35 @@
+import json
+
+from mglib import paths, records
+
+
+def test_run_writes_metrics_params_env(tmp_path):
+    run = records.Run("07_demo", "smoke", {"seed": 1}, out=tmp_path / "rec")
+    run.log(top1=0.5)
+    run.save("predictions", {"a": [1, 2]})
+    out = run.finish()
+    metrics = json.loads((out / "metrics.json").read_text())
+    params = json.loads((out / "params.json").read_text())
+    env = json.loads((out / "env.json").read_text())
+    assert metrics == {"top1": 0.5}
+    assert params == {"seed": 1, "profile": "smoke"}
+    assert {"python", "packages", "git_commit", "wall_time_s"} <= set(env)
+    assert json.loads((out / "predictions.json").read_text()) == {"a": [1, 2]}
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    records.write_json_atomic(tmp_path / "x.json", {"v": 1})
+    records.write_json_atomic(tmp_path / "x.json", {"v": 2})
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+    assert json.loads((tmp_path / "x.json").read_text()) == {"v": 2}
+
+
+def test_nan_is_refused(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError):
+        records.write_json_atomic(tmp_path / "x.json", {"v": float("nan")})
+
+
+def test_relative_paths_hide_the_machine():
+    assert paths.relative(paths.ROOT / "results" / "x") == "results/x"
