@@ -37,20 +37,21 @@ from mglib.models.vit import VideoMAEPretrainer, VideoViT, ViTConfig, load_video
 from mglib.train.config import OptimConfig, _choice, to_dict
 from mglib.train.task import Task
 
-VARIANTS = ("snippet", "full", "standard", "tia", "dsta")
+VARIANTS = ("snippet", "full", "standard", "tia", "dsta", "pointtad")
+FEATURE_VARIANTS = ("snippet", "pointtad")  # trained on cached frozen-ViT snippet features
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1, 1)  # VideoMAE / ImageNet normalisation
 STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1, 1)
 
 
 def _default_vit() -> ViTConfig:
-    return ViTConfig(img_size=32, patch_size=8, tubelet=2, num_frames=16, dim=64, depth=4, heads=4)
+    return ViTConfig(img_size=32, patch_size=8, tubelet=2, num_frames=16, dim=48, depth=3, heads=3)
 
 
 @dataclass
 class DataConfig:
     root: str = ""  # "" = data/synthetic/<profile>/mma52
     profile: str = "smoke"
-    window_frames: int = 64  # frames per video (uniform over the whole video); features = window / tubelet
+    window_frames: int = 48  # frames per video (uniform over the whole video); features = window / tubelet
     max_train_videos: int = 0  # 0 = all
     max_val_videos: int = 0
 
@@ -276,8 +277,8 @@ def pretrained_backbone(cfg: PretrainConfig) -> Path:
 # --- detection -------------------------------------------------------------------------------------------------
 
 def _head_default() -> AF.ActionFormerConfig:
-    # a small ActionFormer for 32-step sequences: 4 levels (strides 1–8); the paper's is (2, 2, 5), 512 wide
-    return AF.ActionFormerConfig(in_dim=64, num_classes=52, max_seq_len=32, arch=(2, 1, 3), embd_dim=64,
+    # a small ActionFormer for 24-step sequences: 4 levels (strides 1–8); the paper's is (2, 2, 5), 512 wide
+    return AF.ActionFormerConfig(in_dim=48, num_classes=52, max_seq_len=24, arch=(2, 1, 3), embd_dim=64,
                                  head_dim=64, n_head=4, mha_win_size=-1, path_pdrop=0.1,
                                  regression_range=((0, 4), (4, 8), (8, 16), (16, 10000)), init_loss_norm=50.0,
                                  max_seg_num=100)
@@ -300,6 +301,7 @@ class DetectionConfig:
     pretrain_mode: str = _choice("mae", "mae", "supervised")
     pretrain_epochs: int = 6
     head: AF.ActionFormerConfig = field(default_factory=_head_default)
+    pointtad_hidden: int = 64  # MMA-52 baseline: 24 queries, 30 points, 2 layers (MAC-2024 config), narrower here
 
 
 class Detector(nn.Module):
@@ -325,6 +327,35 @@ class Detector(nn.Module):
                                             if ".adapter." not in f".{n}"):
             self.vit.eval()  # frozen parts stay in eval mode (AdaTAD); adapters have no train-only layers
         return self
+
+
+class PointTADDetector(nn.Module):
+    """The multi-label baseline: PointTAD (from the online study) on the same frozen-ViT snippet features.
+
+    Deviation: the paper's PointTAD row trains an I3D end to end and is scored by PointTAD's own evaluator; here it
+    reads cached features and is scored by the OpenTAD evaluator like every other row.
+    """
+
+    def __init__(self, cfg, length: int):
+        super().__init__()
+        from mglib.models.pointtad import PointTAD
+
+        self.net, self.length = PointTAD(cfg), length
+
+    def forward(self, x, segments=None, labels=None):  # x (B, C, L)
+        from mglib.models.pointtad import detections
+        from mglib.models.pointtad_loss import LossConfig, pointtad_loss
+
+        out = self.net(x.transpose(1, 2).float())
+        if segments is None:
+            lab, score, se = detections(out)  # se (B, Nq, 2) in window units [0, 1]
+            grid = se * self.length - 0.5  # same grid convention as ActionFormer's output
+            return [(grid[b], score[b], lab[b]) for b in range(x.shape[0])]
+        targets = []
+        for seg, lab in zip(segments, labels):
+            w = ((seg + 0.5) / self.length).clamp(0, 1)  # (N, 2) start, end in window units
+            targets.append({"labels": lab, "segments": torch.stack([w.mean(1), w[:, 1] - w[:, 0]], 1)})
+        return pointtad_loss(out, targets, LossConfig())
 
 
 class DetectionTask(Task):
@@ -372,8 +403,15 @@ class DetectionTask(Task):
         if self.length % 2 ** c.head.arch[2]:
             raise InputError(f"data.window_frames={c.data.window_frames}: window/tubelet must be divisible by "
                              f"{2 ** c.head.arch[2]} (the coarsest pyramid stride)")
-        vit = self.load_vit() if c.variant != "snippet" else None
+        vit = self.load_vit() if c.variant not in FEATURE_VARIANTS else None
         torch.manual_seed(c.optim.seed)  # same head init whether or not pretraining just ran
+        if c.variant == "pointtad":
+            from mglib.models.pointtad import PointTADConfig
+
+            return PointTADDetector(PointTADConfig(num_classes=52, in_dim=c.vit.dim, hidden=c.pointtad_hidden,
+                                                   num_queries=24, num_points=30, num_layers=2, ffn=4 * c.pointtad_hidden,
+                                                   n_heads=4, mix_dim=16, dense_hidden=c.pointtad_hidden,
+                                                   query_mixer="mhsa"), self.length)
         if vit is not None and c.variant in A.KINDS:
             A.add_adapters(vit, A.AdapterConfig(kind=c.variant, ratio=c.adapter_ratio, kernel_s=c.kernel_s,
                                                 separate_down=c.separate_down))
@@ -401,7 +439,7 @@ class DetectionTask(Task):
         val = load_split(c.data, "val", c.vit.img_size, c.data.max_val_videos)
         self._val = val
         ft = fv = None
-        if c.variant == "snippet":
+        if c.variant in FEATURE_VARIANTS:
             ft, fv = self.snippet_features(train, "train"), self.snippet_features(val, "val")
         return DetectionData(train, self.length, ft), DetectionData(val, self.length, fv)
 
@@ -419,6 +457,8 @@ class DetectionTask(Task):
             if not p.requires_grad:
                 continue
             part = "adapter" if ".adapter." in f".{n}" else ("backbone" if n.startswith("vit.") else "head")
+            if c.variant == "pointtad":
+                part = "head"
             no_wd = p.ndim <= 1 or n.endswith(".bias")  # norms, biases, α/β/γ and level scales
             groups.setdefault((part, no_wd), []).append(p)
         lr = {"adapter": c.adapter_lr, "backbone": c.backbone_lr, "head": c.optim.lr}
