@@ -567,3 +567,161 @@ def trainable_params(cfg: DetectionConfig) -> dict:
     else:
         n = 0
     return A.param_report(n)
+
+
+# --- the study's tables (notebooks/30_mmad) ---------------------------------------------------------------------
+
+# The MMAD paper's figures (percent). Shown only in columns labelled "reported".
+REPORTED_TABLE3 = {  # action @0.2/@0.5/@0.7/avg, body @0.2/@0.5/@0.7/avg, AVG
+    "PointTAD (I3D)": (9.46, 3.79, 1.02, 4.51, 24.35, 11.06, 3.35, 12.12, 8.32),
+    "ActionFormer (VideoMAEv2-g features)": (23.81, 16.87, 8.50, 15.30, 40.51, 24.44, 12.20, 23.99, 19.65),
+    "AdaTAD / TIA (VideoMAE-S)": (24.94, 16.78, 10.93, 16.25, 45.51, 27.90, 7.52, 27.35, 21.80),
+    "DSTA (VideoMAE-S)": (28.05, 20.40, 9.03, 18.16, 47.14, 30.02, 8.37, 28.70, 23.43),
+    "DSTA (VideoMAE-B)": (31.25, 20.87, 11.51, 20.30, 48.16, 32.40, 9.42, 30.37, 25.34),
+}
+REPORTED_TABLE4 = {  # setting: (trainable parameters in the paper's M = 2^20, action average mAP) on VideoMAE-S
+    "snippet": (None, 10.60), "full": (20.89, 15.40), "standard": (0.85, 15.87), "tia": (0.96, 16.25),
+    "dsta": (1.80, 18.16),
+}
+VARIANT_NAMES = {"snippet": "snippet features (frozen ViT)", "full": "full fine-tuning", "standard": "standard adapter",
+                 "tia": "TIA (AdaTAD)", "dsta": "DSTA", "dsta-k1": "DSTA, literal 1×1 spatial kernel",
+                 "pointtad": "PointTAD (snippet features)", "prior": "class-prior windows (trivial)"}
+TABLE3_COLUMNS = ["action/mAP@0.2", "action/mAP@0.5", "action/mAP@0.7", "action/average_mAP",
+                  "body/mAP@0.2", "body/mAP@0.5", "body/mAP@0.7", "body/average_mAP", "AVG"]
+TABLE3_ROWS = {"pointtad": "PointTAD (I3D)", "snippet": "ActionFormer (VideoMAEv2-g features)",
+               "tia": "AdaTAD / TIA (VideoMAE-S)", "dsta": "DSTA (VideoMAE-S)"}
+
+
+def run_row(cfg: DetectionConfig, name: str) -> dict:
+    """Train (or reuse) one run and return its Table-3 metrics as a flat row."""
+    m, out = run_detection(cfg)
+    row = {"setting": name, "seed": cfg.optim.seed, "run": paths.relative(out)}
+    row.update({k: m[k] for k in TABLE3_COLUMNS})
+    return row
+
+
+def mean_std(runs, columns=TABLE3_COLUMNS, scale: float = 100.0):
+    """Per setting: "mean ± std" strings (percent) over seeds, plus the number of seeds."""
+    import pandas as pd
+
+    df = pd.DataFrame(runs)
+    rows = []
+    for setting, g in df.groupby("setting", sort=False):
+        r = {"setting": VARIANT_NAMES.get(setting, setting), "seeds": len(g)}
+        for c in columns:
+            v = g[c].to_numpy(dtype=float) * scale
+            r[c] = f"{v.mean():.2f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.2f}"
+        rows.append(r)
+    return pd.DataFrame(rows).set_index("setting")
+
+
+def table4(runs, cfgs: dict[str, DetectionConfig]):
+    """Adapter ablation: trainable backbone parameters (both units), action average mAP (mean ± std), gain over
+    snippet features, and the paper's figures labelled "reported"."""
+    import pandas as pd
+
+    df = pd.DataFrame(runs)
+    base = df[df.setting == "snippet"]["action/average_mAP"].mean() * 100 if (df.setting == "snippet").any() else None
+    rows = []
+    for setting, g in df.groupby("setting", sort=False):
+        if setting not in cfgs or setting == "pointtad":  # PointTAD is a Table 3 row only
+            continue
+        v = g["action/average_mAP"].to_numpy(dtype=float) * 100
+        p = trainable_params(cfgs[setting])
+        rep = REPORTED_TABLE4.get(setting, (None, None))
+        rows.append({"setting": VARIANT_NAMES.get(setting, setting), "params": p["params"],
+                     "params (M, 2^20)": round(p["M_2^20"], 4), "params (M, 10^6)": round(p["M_10^6"], 4),
+                     "action avg mAP": f"{v.mean():.2f} ± {v.std(ddof=1) if len(v) > 1 else 0.0:.2f}",
+                     "gain": None if base is None else round(float(v.mean() - base), 2),
+                     "reported params (M)": rep[0], "reported mAP": rep[1]})
+    return pd.DataFrame(rows).set_index("setting")
+
+
+def table3(runs, prior_row: dict):
+    """Table 3 analogue: measured rows (mean ± std over seeds) with the paper's matching row "reported"."""
+    import pandas as pd
+
+    measured = mean_std(list(runs) + [prior_row])
+    short = ["action@0.2", "action@0.5", "action@0.7", "action avg", "body@0.2", "body@0.5", "body@0.7",
+             "body avg", "AVG"]
+    measured = measured.rename(columns=dict(zip(TABLE3_COLUMNS, short)))
+    rep = []
+    for setting in measured.index:
+        key = next((TABLE3_ROWS[k] for k, v in VARIANT_NAMES.items() if v == setting and k in TABLE3_ROWS), None)
+        rep.append(f"{key}: {REPORTED_TABLE3[key][3]:.2f} / {REPORTED_TABLE3[key][7]:.2f} / {REPORTED_TABLE3[key][8]:.2f}"
+                   if key else "")
+    measured["reported (action avg / body avg / AVG)"] = rep
+    return measured
+
+
+def videomae_s_adapter_counts():
+    """Adapter parameters on VideoMAE-S (12 blocks, C = 384, r = 4) next to Table 4 (the paper's M = 2^20)."""
+    import pandas as pd
+
+    rows = []
+    for name, cfg, rep in [("standard adapter", A.AdapterConfig("standard"), 0.85),
+                           ("TIA", A.AdapterConfig("tia"), 0.96),
+                           ("DSTA, shared W_down, 3×3 spatial", A.AdapterConfig("dsta"), 1.80),
+                           ("DSTA, shared W_down, 1×1 spatial", A.AdapterConfig("dsta", kernel_s=1), 1.80),
+                           ("DSTA, separate W_down, 1×1 spatial", A.AdapterConfig("dsta", kernel_s=1, separate_down=True),
+                            1.80)]:
+        r = A.param_report(A.adapter_params(384, 12, cfg))
+        rows.append({"adapter": name, "params": r["params"], "M (2^20)": round(r["M_2^20"], 3),
+                     "M (10^6)": round(r["M_10^6"], 3), "reported M": rep})
+    return pd.DataFrame(rows).set_index("adapter")
+
+
+# --- qualitative timelines (notebooks/31_mmad_errors, Fig. 8) -----------------------------------------------------
+
+def plot_timeline(video: Video, rows: list[dict], top: int = 10, ax=None, level: str = "action"):
+    """Ground-truth bars and the top-``top`` predictions of one video; each prediction is coloured by its best tIoU
+    with a ground truth of the same label (0 when none), as in the MMAD paper's Fig. 8."""
+    import matplotlib.pyplot as plt
+
+    from mglib.metrics import tiou_pairwise
+    from mglib.taxonomy import ACTION_TO_BODY, MA52_CODES, MA52_BODY_LETTERS
+
+    def name(c):
+        return MA52_CODES[c] if level == "action" else MA52_BODY_LETTERS[c]
+
+    gt = video.instances.copy()
+    rows = sorted(rows, key=lambda r: -r["score"])[:top]
+    plab = np.array([r["label"] for r in rows], dtype=int)
+    glab = gt[:, 2].astype(int)
+    if level == "body":
+        plab, glab = ACTION_TO_BODY[plab], ACTION_TO_BODY[glab]
+    pseg = np.array([r["segment"] for r in rows], dtype=float).reshape(-1, 2)
+    iou = tiou_pairwise(pseg, gt[:, :2]) if len(rows) and len(gt) else np.zeros((len(rows), len(gt)))
+    best = np.where(plab[:, None] == glab[None], iou, 0.0).max(1) if len(gt) else np.zeros(len(rows))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 0.3 * (len(gt) + len(rows)) + 1))
+    cmap = plt.get_cmap("viridis")
+    labels = []
+    for i, (s, e, c) in enumerate(gt):
+        ax.barh(i, e - s, left=s, color="0.3")
+        labels.append(f"gt-{i + 1} {name(glab[i])}")
+    for j, r in enumerate(rows):
+        y = len(gt) + j
+        ax.barh(y, pseg[j, 1] - pseg[j, 0], left=pseg[j, 0], color=cmap(best[j]))
+        labels.append(f"pred-{j + 1} {name(plab[j])} ({r['score']:.2f})")
+    ax.set_yticks(range(len(labels)), labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlim(0, video.duration)
+    ax.set_xlabel("time (s)")
+    ax.set_title(f"{video.video_id} ({level} level)", fontsize=9)
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, 1))
+    ax.figure.colorbar(sm, ax=ax, label="tIoU with same-label GT")
+    return ax
+
+
+def load_run(folder) -> tuple[dict, dict, list[Video]]:
+    """(resolved config dict, predictions on val, val videos with frames) of a finished detection run."""
+    folder = paths.ROOT / folder if not Path(folder).is_absolute() else Path(folder)
+    for name in ("config.json", "predictions.json"):
+        if not (folder / name).exists():
+            raise InputError(f"{paths.relative(folder / name)}: missing; run notebooks/30_mmad first")
+    cfg = json.loads((folder / "config.json").read_text())["config"]
+    preds = json.loads((folder / "predictions.json").read_text())
+    dc = DataConfig(**cfg["data"])
+    videos = load_split(dc, "val", cfg["vit"]["img_size"], dc.max_val_videos)
+    return cfg, preds, videos
