@@ -56,7 +56,9 @@ class DataConfig:
     max_val_videos: int = 0
 
     def path(self) -> Path:
-        return Path(self.root) if self.root else paths.synthetic_dir("mma52", self.profile)
+        if not self.root:
+            return paths.synthetic_dir("mma52", self.profile)
+        return Path(self.root) if Path(self.root).is_absolute() else paths.ROOT / self.root
 
 
 # --- data ------------------------------------------------------------------------------------------------------
@@ -376,7 +378,8 @@ class DetectionTask(Task):
 
     def backbone_path(self) -> Path:
         if self.cfg.backbone_ckpt:
-            return Path(self.cfg.backbone_ckpt)
+            p = Path(self.cfg.backbone_ckpt)
+            return p if p.is_absolute() else paths.ROOT / p
         return pretrained_backbone(self.pretrain_config())
 
     def load_vit(self) -> VideoViT:
