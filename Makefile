@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mglib-installed
+# One intra-op thread for the book and the tests: the same float reduction order on every machine (nbval compares
+# stored outputs; training must be bitwise repeatable) and no oversubscription on a shared 2-core machine.
+# Override with e.g. `make book OMP_NUM_THREADS=4`.
+OMP_NUM_THREADS ?= 1
+export OMP_NUM_THREADS
 
 .PHONY: book test install data lock clean-book
 
