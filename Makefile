@@ -35,11 +35,11 @@ test: $(STAMP)
 
 # Re-resolve the pins from pyproject (needs the package registry).
 lock:
-	rm -rf /tmp/mglib-lock-venv && $(PYTHON) -m venv /tmp/mglib-lock-venv
-	/tmp/mglib-lock-venv/bin/pip install -q torch==2.13.0 ".[book,test]"
+	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/pip install -q torch==2.13.0 ".[book,test]"
 	{ echo "# Pinned environment shared by the Makefile, .ci/run and environment.yml."; \
 	  echo "# Regenerate with: make lock  (after editing pyproject.toml)."; echo "torch==2.13.0"; \
-	  /tmp/mglib-lock-venv/bin/pip freeze --exclude-editable | grep -v -e '^torch==' -e '^mglib'; } > requirements.lock
+	  .venv-lock/bin/pip freeze --exclude-editable | grep -v -e '^torch==' -e '^mglib'; } > requirements.lock
 
 clean-book:
 	rm -rf _build book/executed
