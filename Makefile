@@ -10,7 +10,7 @@ STAMP := $(VENV)/.mglib-installed
 OMP_NUM_THREADS ?= 1
 export OMP_NUM_THREADS
 
-.PHONY: book test install data lock clean-book
+.PHONY: book test install data outputs lock clean-book
 
 # Stamp depends on the lock and pyproject: editing either re-installs, otherwise the install is skipped.
 $(STAMP): requirements.lock pyproject.toml
@@ -32,6 +32,12 @@ test: $(STAMP)
 	$(PY) -m mglib data ensure --profile smoke
 	$(PY) -m pytest
 	$(PY) -m pytest --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg notebooks/
+
+# Re-execute every notebook at the smoke profile and store its outputs in place: the reference nbval compares
+# against. Run after changing a notebook or the library code it calls.
+outputs: $(STAMP)
+	$(PY) -m mglib data ensure --profile smoke
+	cd notebooks && for nb in *.ipynb; do ../$(PY) -m papermill -k python3 --cwd . --no-progress-bar "$$nb" "$$nb" || exit 1; done
 
 # Re-resolve the pins from pyproject (needs the package registry).
 lock:
