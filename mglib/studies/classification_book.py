@@ -243,10 +243,12 @@ def finding(df: pd.DataFrame, with_: str, without: str, what: str) -> str:
     c = compare(df, with_, without)
     if c["n"] == 0:
         return f"{what}: not measured."
-    spread = f" (paired over {c['n']} seed(s), {c['wins']} won; std {c['std']:.1f} pp)" if c["n"] > 1 else \
-        f" (one seed, no spread to judge)"
+    spread = f" (paired over {c['n']} seeds, {c['wins']} won; std {c['std']:.1f} pp)" if c["n"] > 1 else \
+        " (one seed)"
     head = f"{what}: {LABELS[with_][0]} vs {LABELS[without][0]}: {c['diff']:+.1f} pp top-1{spread}"
-    if c["n"] > 1 and abs(c["diff"]) <= c["std"]:
+    if c["n"] < 2:
+        return head + " — too few seeds to call; see the cpu profile (3 seeds)."
+    if abs(c["diff"]) <= c["std"]:
         return head + f" — within the seed spread: the paper's gain from {what} is not reproduced here."
     if c["diff"] > 0:
         return head + f" — {what} helps on this data, as the paper reports."
@@ -287,27 +289,34 @@ def confused_pairs(conf: np.ndarray, top: int = 8) -> pd.DataFrame:
         if off[t, p] == 0:
             break
         pair = frozenset((t, p))
-        rows.append({"true": t, "predicted": p, "true name": _name(IMIGUE_CLASSES[t]),
-                     "predicted name": _name(IMIGUE_CLASSES[p]), "count": int(conf[t, p]),
+        rows.append({"true": t, "predicted": p, "true name": IMIGUE_CLASSES[t],
+                     "predicted name": IMIGUE_CLASSES[p], "count": int(conf[t, p]),
                      "share of true class": round(conf[t, p] / max(1, conf[t].sum()), 3),
                      "generator": "pose-ambiguous" if pair in amb else "RGB-cue" if pair in cue else ""})
     return pd.DataFrame(rows)
 
 
-def _name(entry) -> str:
-    return entry if isinstance(entry, str) else str(entry.get("name", entry)) if isinstance(entry, dict) else str(entry)
+def load_config(run) -> ClassificationConfig:
+    """The config a finished run was trained with (from its ``config.json``)."""
+    path = Path(run) / "config.json"
+    if not path.exists():
+        raise InputError(f"{paths.relative(path)}: missing; train the run first")
+    d = json.loads(path.read_text())["config"]
+    items = {f"optim.{k}": v for k, v in d.pop("optim").items()} | d
+    return apply_overrides(ClassificationConfig(), [f"{k}={_fmt(v)}" for k, v in items.items()],
+                           source=paths.relative(path))
 
 
 @torch.no_grad()
-def features(cfg: ClassificationConfig, run=None) -> dict:
+def features(run) -> dict:
     """Validation features of a trained run: per stream the pooled backbone vector (B, C) and, for a PRM model,
     the refined embedding F' (B, D) and the class prototypes (K, D)."""
     from torch.utils.data import DataLoader
 
     from mglib.train.engine import load_model
 
-    task = ClassificationTask(cfg)
-    model = load_model(task, run or run_dir(cfg))
+    task = ClassificationTask(load_config(run))
+    model = load_model(task, run)
     _, val = task.datasets()
     labels, pooled, refined = [], None, None
     for batch in DataLoader(val, batch_size=16, collate_fn=task.collate):
@@ -343,16 +352,21 @@ def pca2(x: np.ndarray, extra: np.ndarray | None = None):
     return proj, (None if extra is None else (extra - mu) @ vt[:2].T), explained
 
 
-def separation(x: np.ndarray, y: np.ndarray) -> float:
-    """Between-class over within-class scatter (trace ratio) of L2-normalised features: higher = classes apart."""
+def separation(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Between-class over within-class scatter (trace ratio) of L2-normalised features: higher = classes apart.
+    Classes with fewer than two samples have no within-class scatter and are left out; None if none is left."""
     x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    keep = np.isin(y, [k for k in np.unique(y) if (y == k).sum() > 1])
+    x, y = x[keep], y[keep]
+    if len(x) == 0:
+        return None
     mu = x.mean(0)
     sb = sw = 0.0
     for k in np.unique(y):
         xk = x[y == k]
         sb += len(xk) * float(((xk.mean(0) - mu) ** 2).sum())
         sw += float(((xk - xk.mean(0)) ** 2).sum())
-    return sb / max(sw, 1e-12)
+    return round(sb / max(sw, 1e-12), 4)
 
 
 def ablation_table(variants: dict[str, dict], seeds, config: dict, data_root: str = "", profile: str = "smoke",
