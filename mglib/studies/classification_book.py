@@ -56,7 +56,7 @@ def make_config(method: str, seed: int = 0, config: dict | None = None, data_roo
         raise InputError(f"method {method!r}: expected one of {', '.join(METHODS)}")
     root = Path(data_root) if data_root else paths.synthetic_dir("imigue", profile)
     root = root if root.is_absolute() else paths.ROOT / root
-    items = {**(config or {}), **extra, "method": method, "optim.seed": seed, "data_root": str(root)}
+    items = {**(config or {}), **{k.replace("__", "."): v for k, v in extra.items()}, "method": method, "optim.seed": seed, "data_root": str(root)}
     return apply_overrides(ClassificationConfig(), [f"{k}={_fmt(v)}" for k, v in items.items()], source="config")
 
 
@@ -83,9 +83,14 @@ def train(cfg: ClassificationConfig, threads: int = 1) -> dict:
 def train_method(method: str, seed: int, config: dict, data_root: str = "", profile: str = "smoke",
                  threads: int = 1, **extra) -> dict:
     """Train one method the paper's way: a two-stream model starts from the RGB and joint-pose single-stream
-    models of the same seed (trained first, or reused)."""
+    models of the same seed (trained first, or reused). ``config["fusion_epochs"]`` (if given) sets the epochs of
+    the two-stream fine-tuning; it is not a model field."""
+    config = dict(config)
+    fusion_epochs = config.pop("fusion_epochs", None)
     kw = dict(config=config, data_root=data_root, profile=profile)
     if method.startswith("rgbpose"):
+        if fusion_epochs:
+            extra = {"optim.epochs": fusion_epochs, **extra}
         rgb = train_method("rgb3d", seed, config, data_root, profile, threads)
         pose = train_method("poseconv3d_joint", seed, config, data_root, profile, threads)
         extra = {**extra, "init_rgb": str(rgb["run_dir"]), "init_pose": str(pose["run_dir"])}
