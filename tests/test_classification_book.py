@@ -30,6 +30,7 @@ def test_config_validation_and_run_folder(root):  # noqa: F811
     assert cb.run_dir(a) == cb.run_dir(cb.make_config("rgbpose_cmf_prm", 1, CONFIG, str(root)))
     assert cb.run_dir(a) != cb.run_dir(cb.make_config("rgbpose_cmf_prm", 1, CONFIG, str(root), alpha=0.5))
     assert cb.run_dir(a).name.startswith("rgbpose_cmf_prm_s1_")
+    assert cb.run_dir(cb.make_config("rgbpose_cmf_prm", 1, {**CONFIG, "fusion_epochs": 3}, str(root))) == cb.run_dir(a)
     with pytest.raises(InputError, match="optim.lrr"):
         cb.make_config("rgb3d", 0, {"optim.lrr": 1})
     with pytest.raises(InputError, match="method"):

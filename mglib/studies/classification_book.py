@@ -56,7 +56,8 @@ def make_config(method: str, seed: int = 0, config: dict | None = None, data_roo
         raise InputError(f"method {method!r}: expected one of {', '.join(METHODS)}")
     root = Path(data_root) if data_root else paths.synthetic_dir("imigue", profile)
     root = root if root.is_absolute() else paths.ROOT / root
-    items = {**(config or {}), **{k.replace("__", "."): v for k, v in extra.items()}, "method": method, "optim.seed": seed, "data_root": str(root)}
+    config = {k: v for k, v in (config or {}).items() if k != "fusion_epochs"}  # a train_method setting
+    items = {**config, **{k.replace("__", "."): v for k, v in extra.items()}, "method": method, "optim.seed": seed, "data_root": str(root)}
     return apply_overrides(ClassificationConfig(), [f"{k}={_fmt(v)}" for k, v in items.items()], source="config")
 
 
