@@ -44,6 +44,10 @@ def root(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def cache(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "CACHE", tmp_path / "cache")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # an oversubscribed 2-thread pool on a shared CPU is many times slower
+    yield
+    torch.set_num_threads(threads)
 
 
 def cfg(root, method, **kw):

@@ -34,13 +34,16 @@ class PathwayConfig:
 
 def pose_config(num_channels: int, size: str = "paper", two_stream: bool = False) -> PathwayConfig:
     """PoseConv3D's pose pathway. ``paper``: ResNet-50 res3-res5 (4, 6, 3), base 32, 512-d output.
-    ``small``: base 8, one bottleneck per stage (CPU profile). Inside RGBPoseConv3D the temporal strides are 1."""
+    ``small``: base 8, one bottleneck per stage; ``tiny``: base 4 and a 1x3x3 stem (the 1x7x7 stem dominates the
+    cost of a small model on a CPU). Inside RGBPoseConv3D the temporal strides are 1."""
     t_last = 1 if two_stream else 2
     if size == "paper":
         return PathwayConfig(num_channels, 32, (4, 6, 3), (2, 2, 2), (1, 1, t_last), (0, 1, 1))
     if size == "small":
         return PathwayConfig(num_channels, 8, (1, 1), (2, 2), (1, t_last), (0, 1))
-    raise ValueError(f"unknown size {size!r} (paper, small)")
+    if size == "tiny":
+        return PathwayConfig(num_channels, 4, (1, 1), (2, 2), (1, t_last), (0, 1), stem_kernel=(1, 3, 3))
+    raise ValueError(f"unknown size {size!r} (paper, small, tiny)")
 
 
 def rgb_config(size: str = "paper") -> PathwayConfig:
@@ -52,7 +55,10 @@ def rgb_config(size: str = "paper") -> PathwayConfig:
                              pool_stride=2)
     if size == "small":
         return PathwayConfig(3, 8, (1, 1, 1), (1, 2, 2), (1, 1, 1), (0, 0, 1), stem_stride=2, pool_stride=1)
-    raise ValueError(f"unknown size {size!r} (paper, small)")
+    if size == "tiny":  # as small with base 4 and a 1x3x3 stem
+        return PathwayConfig(3, 4, (1, 1, 1), (1, 2, 2), (1, 1, 1), (0, 0, 1), stem_kernel=(1, 3, 3), stem_stride=2,
+                             pool_stride=1)
+    raise ValueError(f"unknown size {size!r} (paper, small, tiny)")
 
 
 def _conv_bn(cin, cout, kernel, stride=(1, 1, 1), relu=True):

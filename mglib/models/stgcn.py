@@ -66,7 +66,9 @@ def stgcn_config(size: str = "paper", in_channels: int = 3) -> STGCNConfig:
         return STGCNConfig(in_channels)
     if size == "small":
         return STGCNConfig(in_channels, channels=(16, 16, 32, 32), strides=(1, 1, 2, 1))
-    raise ValueError(f"unknown size {size!r} (paper, small)")
+    if size == "tiny":
+        return STGCNConfig(in_channels, channels=(8, 16), strides=(1, 2), temporal_kernel=5)
+    raise ValueError(f"unknown size {size!r} (paper, small, tiny)")
 
 
 class GraphConv(nn.Module):
