@@ -104,3 +104,14 @@ def test_prior_baseline_is_content_free():
     assert set(preds["results"]) == {v.video_id for v in val}
     scores = {r["label"]: r["score"] for rows in preds["results"].values() for r in rows}
     assert abs(sum(scores.values()) - 1.0) < 1e-9
+
+
+def test_topk_detections_pick_best_query_class_pairs():
+    logits = torch.full((1, 2, 4), -10.0)  # 2 queries, 3 classes + background
+    logits[0, 0, 1], logits[0, 0, 2] = 5.0, 4.0  # query 0: two plausible labels
+    logits[0, 1, 0] = logits[0, 1, 3] = 3.0  # query 1: label 0 or background, p = 0.5
+    seg = torch.tensor([[[0.25, 0.1], [0.75, 0.2]]])  # (center, length) in window units
+    lab, score, se = D.topk_detections({"layers": [(logits, seg)]}, 3)
+    assert lab[0].tolist() == [1, 0, 2]
+    assert torch.all(score[0][:-1] >= score[0][1:])
+    torch.testing.assert_close(se[0], torch.tensor([[0.2, 0.3], [0.65, 0.85], [0.2, 0.3]]))
