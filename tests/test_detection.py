@@ -115,3 +115,17 @@ def test_topk_detections_pick_best_query_class_pairs():
     assert lab[0].tolist() == [1, 0, 2]
     assert torch.all(score[0][:-1] >= score[0][1:])
     torch.testing.assert_close(se[0], torch.tensor([[0.2, 0.3], [0.65, 0.85], [0.2, 0.3]]))
+
+
+def test_findings_are_computed_from_the_runs():
+    cols = {c: 0.0 for c in D.TABLE3_COLUMNS}
+    runs = [{**cols, "setting": "snippet", "seed": s, "AVG": a, "action/average_mAP": b}
+            for s, (a, b) in enumerate([(0.20, 0.10), (0.21, 0.11), (0.19, 0.09)])]
+    runs += [{**cols, "setting": "dsta", "seed": s, "AVG": a, "action/average_mAP": b}
+             for s, (a, b) in enumerate([(0.06, 0.05), (0.12, 0.05), (0.09, 0.05)])]
+    prior = {**cols, "setting": "prior", "AVG": 0.07, "action/average_mAP": 0.03}
+    lines = D.findings(runs, prior)
+    assert "AVG 20.00 ± 1.00 vs 7.00 (clearly above)" in lines[0]
+    assert "AVG 9.00 ± 3.00 vs 7.00 (above)" in lines[1]
+    assert "(low to high): dsta < snippet;" in lines[2] and lines[2].endswith("not reproduced.")
+    assert "5.00 points" in lines[3] and "larger than twice" in lines[3]
