@@ -104,3 +104,28 @@ def test_prior_baseline_is_content_free():
     assert set(preds["results"]) == {v.video_id for v in val}
     scores = {r["label"]: r["score"] for rows in preds["results"].values() for r in rows}
     assert abs(sum(scores.values()) - 1.0) < 1e-9
+
+
+def test_topk_detections_pick_best_query_class_pairs():
+    logits = torch.full((1, 2, 4), -10.0)  # 2 queries, 3 classes + background
+    logits[0, 0, 1], logits[0, 0, 2] = 5.0, 4.0  # query 0: two plausible labels
+    logits[0, 1, 0] = logits[0, 1, 3] = 3.0  # query 1: label 0 or background, p = 0.5
+    seg = torch.tensor([[[0.25, 0.1], [0.75, 0.2]]])  # (center, length) in window units
+    lab, score, se = D.topk_detections({"layers": [(logits, seg)]}, 3)
+    assert lab[0].tolist() == [1, 0, 2]
+    assert torch.all(score[0][:-1] >= score[0][1:])
+    torch.testing.assert_close(se[0], torch.tensor([[0.2, 0.3], [0.65, 0.85], [0.2, 0.3]]))
+
+
+def test_findings_are_computed_from_the_runs():
+    cols = {c: 0.0 for c in D.TABLE3_COLUMNS}
+    runs = [{**cols, "setting": "snippet", "seed": s, "AVG": a, "action/average_mAP": b}
+            for s, (a, b) in enumerate([(0.20, 0.10), (0.21, 0.11), (0.19, 0.09)])]
+    runs += [{**cols, "setting": "dsta", "seed": s, "AVG": a, "action/average_mAP": b}
+             for s, (a, b) in enumerate([(0.06, 0.05), (0.12, 0.05), (0.09, 0.05)])]
+    prior = {**cols, "setting": "prior", "AVG": 0.07, "action/average_mAP": 0.03}
+    lines = D.findings(runs, prior)
+    assert "AVG 20.00 ± 1.00 vs 7.00 (clearly above)" in lines[0]
+    assert "AVG 9.00 ± 3.00 vs 7.00 (above)" in lines[1]
+    assert "(low to high): dsta < snippet;" in lines[2] and lines[2].endswith("not reproduced.")
+    assert "5.00 points" in lines[3] and "larger than twice" in lines[3]
