@@ -413,3 +413,26 @@ def feature_probe(cfg: EncoderConfig) -> dict:
             "num_test_gestures": int(len(yte)), "chance": 1.0 / cfg.num_classes,
             "majority": float((yte == np.bincount(ytr).argmax()).mean()) if len(yte) else 0.0,
             "pca": pca_2d(xte) if len(yte) > 2 else np.zeros((len(yte), 2)), "pca_labels": yte}
+
+
+def encoder_verdict(summary: dict, probe: dict) -> str:
+    """A plain sentence on whether the encoder carries the gesture signal, from :func:`pretrain_summary` and
+    :func:`feature_probe` (test subjects; "above" means by more than 0.02)."""
+    def cmp(x, ref):
+        return "above" if x > ref + 0.02 else ("below" if x < ref - 0.02 else "at")
+
+    if "test_clip_acc" not in summary:
+        return "Encoder loaded from a weights file; the 1-NN probe: " \
+               f"{probe['nn_acc']:.3f} vs majority {probe['majority']:.3f}."
+    parts = [f"Test clip accuracy {summary['test_clip_acc']:.3f}: {cmp(summary['test_clip_acc'], summary['chance'])} "
+             f"chance ({summary['chance']:.3f}) and {cmp(summary['test_clip_acc'], summary['majority'])} the "
+             f"majority-class rate ({summary['majority']:.3f})."]
+    if "test_actionness_acc" in summary:
+        a, m = summary["test_actionness_acc"], summary["test_actionness_majority"]
+        parts.append(f"Gesture vs background: {a:.3f}, {cmp(a, m)} its majority rate ({m:.3f}).")
+    parts.append(f"1-NN probe on the frozen features: {probe['nn_acc']:.3f}, {cmp(probe['nn_acc'], probe['majority'])} "
+                 f"the majority rate ({probe['majority']:.3f}).")
+    if summary["test_clip_acc"] <= summary["majority"] + 0.02:
+        parts.append("The encoder does not separate the 17 classes on unseen subjects better than always answering "
+                     "the most frequent class: on this budget the features carry little class information.")
+    return " ".join(parts)
