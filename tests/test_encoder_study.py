@@ -35,3 +35,20 @@ def test_split_subjects_holds_out_validation_subjects():
     assert [s.subject for s in tr] == [1, 32, 34] and [s.subject for s in va] == [2]
     with pytest.raises(encoder.InputError):
         encoder.split_subjects(seqs[:2] + seqs[4:])  # no validation subject
+
+
+def test_background_spans_stay_clear_of_gestures():
+    spans = np.array([[3, 20.0, 30.0], [5, 60.0, 70.0]])
+    bg = encoder.background_spans(spans, 100, 8, 17, every=2)
+    assert len(bg) > 0 and (bg[:, 0] == 17).all()
+    for c in bg[:, 1]:  # the whole clip [c-4, c+4) is clear of each gesture ±4 frames
+        assert c + 4 <= 16 or 35 <= c - 4 < c + 4 <= 56 or c - 4 >= 75
+
+
+def test_rest_input_removes_the_static_scene():
+    from mglib.models.video_encoder import frames_to_input, rest_frame
+
+    f = np.full((5, 4, 4, 3), 100, np.uint8)
+    f[2, 1, 1] = 200  # one pixel moves in one frame
+    x = frames_to_input(f, rest_frame(f))
+    assert x.shape == (1, 3, 5, 4, 4) and float(x.abs().sum()) == pytest.approx(3 * 100 / 63.75)

@@ -152,3 +152,14 @@ def test_reported_table2_has_the_paper_defaults_best():
         t = online.REPORTED["table2"][field_name]
         assert max(t, key=t.get) == best and t[best] == online.REPORTED["table1"][
             "HFUT-VUT: PointTAD + Mamba-MHSA (2nd)"]
+
+
+def test_seeds_summary_generates_the_verdict_from_numbers():
+    from mglib.studies.online import seeds_summary
+
+    rows = [{"model": "PointTAD", "status": "ok", "f1": f, "f1_strict": f} for f in (0.30, 0.32, 0.34)]
+    rows += [{"model": "PointTAD + Mamba-MHSA", "status": "ok", "f1": f, "f1_strict": f} for f in (0.20, 0.22, 0.24)]
+    base = {"test": {"f1": 0.1}, "test_strict": {"f1": 0.1}}
+    table, text = seeds_summary(rows, base)
+    assert table[0]["F1 % (smg)"] == "32.00 ± 2.00" and table[-1]["F1 % (smg)"] == "10.00"
+    assert "PointTAD: clearly above" in text and "does not reproduce" in text

@@ -134,20 +134,29 @@ class VideoEncoder(nn.Module):
         return self.head(self.dropout(f5.mean(dim=(2, 3, 4))))  # (B, num_classes)
 
 
-def frames_to_input(frames: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """(T, H, W, 3) uint8 → (1, 3, T, H, W) float in [−1, 1]."""
+def rest_frame(frames: np.ndarray) -> np.ndarray:
+    """The per-pixel temporal median of a sequence's frames (T, H, W, 3) → (H, W, 3) float32: the static scene and
+    the subject's rest pose, which ``frames_to_input(..., rest=...)`` subtracts."""
+    return np.median(np.asarray(frames), axis=0).astype(np.float32)
+
+
+def frames_to_input(frames: np.ndarray | torch.Tensor, rest: np.ndarray | None = None) -> torch.Tensor:
+    """(T, H, W, 3) uint8 → (1, 3, T, H, W) float: pixels in [−1, 1] (I3D); with ``rest`` (:func:`rest_frame`),
+    the difference from it, ×2 (values in [−4, 4], mostly 0): only what moves away from the rest pose remains."""
     x = torch.as_tensor(np.asarray(frames)).float()
-    return (x / 127.5 - 1.0).permute(3, 0, 1, 2).unsqueeze(0)
+    x = (x / 127.5 - 1.0) if rest is None else (x - torch.as_tensor(rest)) / 63.75
+    return x.permute(3, 0, 1, 2).unsqueeze(0)
 
 
 @torch.no_grad()
 def extract_snippet_features(model: VideoEncoder, frames: np.ndarray, stride: int = 4, chunk: int = 256,
-                             margin: int = 16) -> np.ndarray:
+                             margin: int = 16, rest: np.ndarray | None = None) -> np.ndarray:
     """(T, H, W, 3) uint8 frames → (ceil(T/4), C4f + C5c) float32 snippet features, model frozen (eval mode).
 
     Long sequences run in chunks of ``chunk`` frames with ``margin`` frames of context on each side, so the output
     matches a whole-sequence pass except for the receptive field beyond the margin. ``stride`` must be 4 (the
-    encoder's temporal stride); it is a parameter only to make the unit explicit at call sites.
+    encoder's temporal stride); it is a parameter only to make the unit explicit at call sites. ``rest``: see
+    :func:`frames_to_input`.
     """
     if stride != 4:
         raise ValueError(f"stride {stride}: the I3D-structured encoder has temporal stride 4")
@@ -159,7 +168,7 @@ def extract_snippet_features(model: VideoEncoder, frames: np.ndarray, stride: in
     out = []
     for a in range(0, T, chunk):
         lo, hi = max(0, a - margin), min(T, a + chunk + margin)
-        x = frames_to_input(frames[lo:hi]).to(device)
+        x = frames_to_input(frames[lo:hi], rest).to(device)
         f4, f5 = model.levels(x)
         f = torch.cat([f4.mean(dim=(3, 4)), f5.mean(dim=(3, 4))], dim=1)[0].T  # (t, C)
         first = (a - lo) // 4
