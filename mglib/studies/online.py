@@ -573,9 +573,13 @@ def seeds_summary(rows: list[dict], base: dict) -> tuple[list[dict], str]:
         m, s = f.mean(0), (f.std(0, ddof=1) if len(f) > 1 else np.zeros(2))
         stats[model] = (m, s)
         out.append({"model": model, "F1 % (smg)": f"{m[0]:.2f} ± {s[0]:.2f}",
-                    "F1 % (strict)": f"{m[1]:.2f} ± {s[1]:.2f}", "runs": len(f)})
+                    "F1 % (strict)": f"{m[1]:.2f} ± {s[1]:.2f}", "runs": len(f),
+                    # fractions, for the run record (the strings above are for display)
+                    "f1_mean": m[0] / 100, "f1_std": s[0] / 100, "f1_strict_mean": m[1] / 100,
+                    "f1_strict_std": s[1] / 100})
     b = 100 * np.array([base["test"]["f1"], base["test_strict"]["f1"]])
-    out.append({"model": "trivial baseline", "F1 % (smg)": f"{b[0]:.2f}", "F1 % (strict)": f"{b[1]:.2f}", "runs": 1})
+    out.append({"model": "trivial baseline", "F1 % (smg)": f"{b[0]:.2f}", "F1 % (strict)": f"{b[1]:.2f}", "runs": 1,
+                "f1_mean": b[0] / 100, "f1_std": 0.0, "f1_strict_mean": b[1] / 100, "f1_strict_std": 0.0})
     words = []
     for model, (m, s) in stats.items():
         verdict = "clearly above" if m[0] - s[0] > b[0] else ("above, within one std of," if m[0] > b[0] else
