@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from mglib import paths, profiles
+from mglib import paths, profiles, records
 from mglib.errors import InputError
 
 
@@ -90,7 +90,12 @@ def execute(notebook: str, profile: str, overrides: dict | None = None, force: b
     with open(tmp, "w") as f:
         json.dump(nb, f, indent=1)
     os.replace(tmp, out)
-    print(f"[mglib] {notebook}: done in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    wall = time.perf_counter() - t0
+    # the notebook's own record may cover only part of it; the whole execution is recorded here
+    records.write_json_atomic(paths.results_dir(notebook, profile) / "execution.json",
+                              {"notebook": notebook, "profile": profile, "parameters": params,
+                               "wall_time_s": round(wall, 3), "cache_key": key, "env": records.env_info()})
+    print(f"[mglib] {notebook}: done in {wall:.1f} s", file=sys.stderr)
     return True
 
 

@@ -22,6 +22,7 @@ def project(tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "NOTEBOOKS", nbdir)
     monkeypatch.setattr(paths, "PROFILES_FILE", tmp_path / "profiles.yml")
     monkeypatch.setattr(paths, "EXECUTED", tmp_path / "executed")
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
     monkeypatch.setattr(data, "ensure", lambda profile: None)
     return tmp_path
 
@@ -41,6 +42,8 @@ def test_execute_once_then_cached(project):
     assert ["parameters", "remove-cell"] in tags  # the smoke defaults are hidden in the book...
     injected = [c for c, t in zip(cells, tags) if "injected-parameters" in t]
     assert "# Parameters of this run (profile cpu)" in "".join(injected[0]["source"])  # ...the used values shown
+    execution = json.loads((project / "results" / "01_demo" / "cpu" / "execution.json").read_text())
+    assert execution["parameters"] == {"profile": "cpu", "x": 5} and execution["wall_time_s"] > 0
     assert runner.execute("01_demo", "cpu") is False  # unchanged: cached
     assert runner.execute("01_demo", "cpu", {"x": 2}) is True  # new parameters: re-executed
     assert _stdout(out).strip() == "cpu 4"
