@@ -12,6 +12,15 @@ def test_resize_frames_crops_centre_square():
     assert out.shape == (3, 8, 8, 3) and out.dtype == np.uint8 and out.min() == 200
 
 
+def test_motion_box_finds_moving_region_and_crop_fills_frame():
+    f = np.full((6, 32, 32, 3), 50, np.uint8)
+    f[::2, 10:20, 4:8] = 250  # a blinking patch: rows 10..19, columns 4..7
+    assert encoder.motion_box(f, pad=1) == (9, 21, 3, 9)
+    assert encoder.motion_box(np.zeros((4, 8, 8, 3), np.uint8)) == (0, 8, 0, 8)  # nothing moves: whole frame
+    out = encoder.crop_resize(f, (10, 20, 4, 8), 8)
+    assert out.shape == (6, 8, 8, 3) and out[0].min() == 250 and out[1].max() == 50
+
+
 def test_cut_clips_centred_on_gesture():
     frames = np.arange(50)[:, None, None, None].repeat(2, 1).repeat(2, 2).repeat(3, 3).astype(np.uint8)
     # 30-fps label frames 91..151 = 3–5 s → 10-fps frames 30..50, middle 40

@@ -47,6 +47,7 @@ class EncoderConfig:
     balance: bool = False  # class-weighted loss (1 / sqrt(frequency)) against the majority class
     dropout: float = 0.5
     threads: int = 0  # torch CPU threads while training / extracting; 0 = leave as set
+    crop: bool = False  # crop each sequence to its motion box (once, from the frames' motion energy), then resize
 
 
 # Encoder settings per profile, shared by the chapters 04 (pretraining), 20 and 21 (which read its cached
@@ -59,10 +60,10 @@ class EncoderConfig:
 _CPU = dict(width=0.125, clip_len=8, batch_size=16, lr=3e-3, weight_decay=1e-2, input="rest", background=True,
             balance=True, dropout=0.2, threads=1)
 ENCODER_PROFILES = {
-    "smoke": _CPU | dict(frame_size=32, epochs=1, repeats=1),
-    "cpu": _CPU | dict(frame_size=64, epochs=10, repeats=4),
+    "smoke": _CPU | dict(frame_size=32, epochs=1, repeats=1, crop=False),
+    "cpu": _CPU | dict(frame_size=64, epochs=10, repeats=4, crop=True),
     "gpu": dict(width=1.0, frame_size=192, clip_len=32, epochs=0, batch_size=8, lr=1e-4, weight_decay=1e-4,
-                input="rgb", background=False, balance=False, dropout=0.5, threads=0, repeats=1),
+                input="rgb", background=False, balance=False, dropout=0.5, threads=0, repeats=1, crop=False),
 }
 
 
@@ -77,7 +78,7 @@ def encoder_config(profile: str, weights: str = "", data_root: str = "", seed: i
     base = EncoderConfig()
     optim = replace(base.optim, epochs=epochs, batch_size=p["batch_size"], lr=p["lr"],
                     weight_decay=p["weight_decay"], seed=seed)
-    keys = ("width", "frame_size", "clip_len", "input", "background", "repeats", "balance", "dropout", "threads")
+    keys = ("width", "frame_size", "clip_len", "input", "background", "repeats", "balance", "dropout", "threads", "crop")
     return EncoderConfig(optim=optim, data_root=data_root, profile=profile, weights=weights, **{k: p[k] for k in keys})
 
 
@@ -111,14 +112,39 @@ def resize_frames(frames: np.ndarray, size: int, chunk: int = 256) -> np.ndarray
     return out
 
 
-def decode(video: Path, decode_fps: float, size: int) -> np.ndarray:
-    """Frames of a video at ``decode_fps``, cropped and resized: (T, size, size, 3) uint8."""
+def motion_box(frames: np.ndarray, frac: float = 0.3, pad: int = 3) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1) of the pixels whose mean absolute difference from the sequence's median frame exceeds
+    ``frac`` of the largest such difference, padded by ``pad`` pixels: where the body moves. The 64-pixel cpu
+    renders leave the seated body a narrow column; cropping to it gives the gesturing limbs more pixels."""
+    g = frames.astype(np.float32).mean(-1)  # (T, H, W)
+    energy = np.abs(g - np.median(g, 0)).mean(0)  # (H, W)
+    ys, xs = np.nonzero(energy > frac * energy.max()) if energy.max() > 0 else ([], [])
+    H, W = energy.shape
+    if len(ys) == 0:  # a still sequence: keep the whole frame
+        return 0, H, 0, W
+    return max(ys.min() - pad, 0), min(ys.max() + 1 + pad, H), max(xs.min() - pad, 0), min(xs.max() + 1 + pad, W)
+
+
+def crop_resize(frames: np.ndarray, box: tuple[int, int, int, int], size: int, chunk: int = 256) -> np.ndarray:
+    """(T, H, W, 3) uint8 → (T, size, size, 3) uint8: the ``box`` (y0, y1, x0, x1) stretched to the square."""
+    y0, y1, x0, x1 = box
+    out = np.empty((len(frames), size, size, 3), dtype=np.uint8)
+    for a in range(0, len(frames), chunk):
+        x = torch.from_numpy(np.ascontiguousarray(frames[a:a + chunk, y0:y1, x0:x1])).permute(0, 3, 1, 2).float()
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        out[a:a + chunk] = x.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
+    return out
+
+
+def decode(video: Path, decode_fps: float, size: int, crop: bool = False) -> np.ndarray:
+    """Frames of a video at ``decode_fps``, cropped (centre square, or with ``crop`` the :func:`motion_box`) and
+    resized: (T, size, size, 3) uint8."""
     from mglib.data.video import read_video
 
     if not Path(video).is_file():
         raise InputError(f"{video}: video file not found (the online study needs the RGB stream)")
     frames, _ = read_video(video, fps=decode_fps)
-    return resize_frames(frames, size)
+    return crop_resize(frames, motion_box(frames), size) if crop else resize_frames(frames, size)
 
 
 def split_subjects(sequences, val_subjects=None) -> tuple[list, list, list]:
@@ -197,7 +223,7 @@ def clip_set(cfg: EncoderConfig, seqs, train: bool) -> ClipSet:
     """The clips of SMG sequences ``seqs``: gestures, plus background clips when ``cfg.background``."""
     frames, rests, spans = [], [], []
     for seq in seqs:
-        f = decode(seq.video, cfg.decode_fps, cfg.frame_size)
+        f = decode(seq.video, cfg.decode_fps, cfg.frame_size, cfg.crop)
         sp = gesture_spans(seq.labels, seq.fps, cfg.decode_fps)
         if cfg.background:
             sp = np.concatenate([sp, background_spans(sp, len(f), cfg.clip_len, cfg.num_classes)])
@@ -316,11 +342,12 @@ def snippet_features(cfg: EncoderConfig, dataset_id: str, videos: dict[str, Path
         nonlocal model
         if model is None:
             model = load_encoder(cfg, ckpt)
-        frames = decode(videos[name], fps, cfg.frame_size)
+        frames = decode(videos[name], fps, cfg.frame_size, cfg.crop)
         with torch_threads(cfg.threads):
             return extract_snippet_features(model, frames, rest=rest_frame(frames) if cfg.input == "rest" else None)
 
-    params = {"width": cfg.width, "frame_size": cfg.frame_size, "decode_fps": fps, "stride": 4, "input": cfg.input}
+    params = {"width": cfg.width, "frame_size": cfg.frame_size, "decode_fps": fps, "stride": 4, "input": cfg.input,
+              "crop": cfg.crop}
     return cached_features(ckpt, dataset_id, params, list(videos), extract)
 
 
