@@ -81,20 +81,32 @@ def _columns(header: list[str], expected: tuple, path, allow_index: bool = False
     return {c: names.index(c) for c in expected}
 
 
+def _table(path: Path, expected: tuple, allow_index: bool = False):
+    """Header check of a CSV table, then its non-empty data rows as (line, row) with the row length checked."""
+    rows = _rows(path)
+    _, header = next(rows, (1, None))
+    if header is None:
+        raise InputError(f"{path}: empty file; expected header "
+                         f"{','.join(([''] if allow_index else []) + list(expected))}")
+    col = _columns(header, expected, path, allow_index)
+
+    def data():
+        for line, row in rows:
+            if not row:
+                continue
+            if len(row) < len(header):
+                raise InputError(f"{where(path, line)}: expected {len(header)} fields, got {len(row)}")
+            yield line, row
+
+    return col, data()
+
+
 def read_mma52_csv(path) -> dict:
     """MMA-52 ``anns/<split>.csv`` -> ActivityNet ground truth (seconds); the subset is the file stem."""
     path = Path(path)
     db: dict = {}
-    rows = _rows(path)
-    line, header = next(rows, (1, None))
-    if header is None:
-        raise InputError(f"{path}: empty file; expected header {','.join(GT_CSV_COLUMNS)}")
-    col = _columns(header, GT_CSV_COLUMNS, path)
+    col, rows = _table(path, GT_CSV_COLUMNS)
     for line, row in rows:
-        if not row:
-            continue
-        if len(row) < len(header):
-            raise InputError(f"{where(path, line)}: expected {len(header)} fields, got {len(row)}")
         vid = row[col["video_id"]].strip()
         s = _num(row[col["start_frame"]], path, line, "start_frame", int)
         e = _num(row[col["end_frame"]], path, line, "end_frame", int)
@@ -116,16 +128,8 @@ def read_submission_csv(path) -> dict:
     """MAC-2024 track-2 ``prediction.csv`` (leading pandas index column optional) -> ActivityNet results."""
     path = Path(path)
     results: dict = {}
-    rows = _rows(path)
-    line, header = next(rows, (1, None))
-    if header is None:
-        raise InputError(f"{path}: empty file; expected header ,{','.join(SUBMISSION_COLUMNS)}")
-    col = _columns(header, SUBMISSION_COLUMNS, path, allow_index=True)
+    col, rows = _table(path, SUBMISSION_COLUMNS, allow_index=True)
     for line, row in rows:
-        if not row:
-            continue
-        if len(row) < len(header):
-            raise InputError(f"{where(path, line)}: expected {len(header)} fields, got {len(row)}")
         s = _num(row[col["t_start"]], path, line, "t_start")
         e = _num(row[col["t_end"]], path, line, "t_end")
         if e < s:
