@@ -118,3 +118,25 @@ def _train(task, selective, steps, batch, lr, d_model, n_layers, d_state, seed, 
             curve.append({"step": step, "loss": loss.item(), "eval_acc": accuracy(model, xe, ye)})
     return {"model": model, "curve": curve, "eval_acc": curve[-1]["eval_acc"], "chance": task.chance,
             "n_params": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+
+
+def compare(results: dict, margin: float = 0.05) -> str:
+    """One sentence on the selective vs time-invariant outcome of :func:`train` runs, for the chapter's text.
+
+    ``results`` maps a model name to a :func:`train` result, the selective model first. A gap of less than
+    ``margin`` (accuracy, absolute) is called a tie, and a model counts as learning only ``margin`` above chance.
+    """
+    (sel_name, sel), (lti_name, lti) = results.items()
+    chance = sel["chance"]
+    learned = [name for name, r in results.items() if r["eval_acc"] >= chance + margin]
+    gap = sel["eval_acc"] - lti["eval_acc"]
+    head = (f"{sel_name}: {sel['eval_acc']:.0%}, {lti_name}: {lti['eval_acc']:.0%} held-out token accuracy "
+            f"(chance {chance:.0%}).")
+    if not learned:
+        return f"{head} Neither model is above chance yet: too few steps to tell them apart."
+    if abs(gap) < margin:
+        return f"{head} The two are within {margin:.0%} of each other: selection made no clear difference here."
+    if gap > 0:
+        return f"{head} The selective block is {100 * gap:.0f} points ahead, the direction of Gu & Dao's Table 1."
+    return (f"{head} The time-invariant block is {-100 * gap:.0f} points ahead: Gu & Dao's finding does not "
+            f"reproduce at this setting.")

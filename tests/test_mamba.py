@@ -47,6 +47,9 @@ def test_chunked_matches_sequential_values_and_grads(bc, opts):
         out = _call(selective_scan, leaves, opts, chunk_size=K)
         assert out.shape == ref.shape and out.dtype == torch.float32
         torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
+        with torch.no_grad():  # the in-place path taken without autograd
+            torch.testing.assert_close(_call(selective_scan, leaves, opts, chunk_size=K), ref.detach(),
+                                       atol=1e-5, rtol=1e-5)
         g = torch.autograd.grad((out * gy).sum(), list(leaves.values()), allow_unused=True)
         for name, a, b in zip(leaves, g, g_ref):
             assert (a is None) == (b is None), name
@@ -62,6 +65,10 @@ def test_last_state_and_default_chunking():
     torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(s, s_ref, atol=1e-5, rtol=1e-5)
     assert s.shape == (2, 8, 4)
+    with torch.no_grad():
+        y, s = _call(selective_scan, x, opts, return_last_state=True)
+    torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(s, s_ref, atol=1e-5, rtol=1e-5)
 
 
 def test_reference_matches_hand_recurrence():

@@ -78,7 +78,7 @@ def test_no_fn_fp_reduces_to_two_prototype_cross_entropies():
     assert logs["n_fn"] == 0 and logs["n_fp"] == 0 and logs["n_tp"] == 4
     f = prm.embed(fmap)
     expected = 2 * F.cross_entropy(f @ prm.prototypes.t() / 0.125, labels)
-    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
 
 
 def test_ema_update_only_classes_with_tp():

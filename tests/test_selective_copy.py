@@ -38,3 +38,13 @@ def test_models_and_short_training():
     assert [c["step"] for c in r["curve"]] == [10, 20, 30]
     assert all(0.0 <= c["eval_acc"] <= 1.0 and c["loss"] > 0 for c in r["curve"]) and r["chance"] == 0.25
     assert torch.get_num_threads() == threads  # train() runs on one thread and restores the setting
+
+
+def test_compare_sentence_follows_the_numbers():
+    from mglib.selective_copy import compare
+    r = lambda acc: {"eval_acc": acc, "chance": 0.125}  # noqa: E731
+    assert "Neither model is above chance" in compare({"sel": r(0.13), "lti": r(0.12)})
+    assert "within 5%" in compare({"sel": r(0.50), "lti": r(0.47)})
+    s = compare({"sel": r(0.75), "lti": r(0.55)})
+    assert "sel: 75%, lti: 55%" in s and "20 points ahead" in s and "Table 1" in s
+    assert "does not reproduce" in compare({"sel": r(0.40), "lti": r(0.70)})

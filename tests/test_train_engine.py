@@ -25,7 +25,7 @@ def test_run_folder_and_reuse(tmp_path):
     assert {"config.json", "env.json", "metrics.json", "predictions.json", CHECKPOINT, "best.safetensors"} <= names
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["score"] == m["score"] and m["epochs"] == 3 and m["steps"] == 3 * 6 and m["skipped_steps"] == 0
-    assert len(m["history"]) == 3 and all(len(h["grad_norms"]) == 6 for h in m["history"])
+    assert len(m["history"]) == 3 and all(h["grad_norms"] is None for h in m["history"])  # not asked for
     assert m["best_score"] == max(h["eval"]["score"] for h in m["history"])
     assert m["history"][-1]["train_loss"] < m["history"][0]["train_loss"]
     assert m["score"] > 0.5  # chance is 0.25
@@ -94,6 +94,14 @@ def test_ema_and_clipping(tmp_path):
     assert not torch.equal(raw, ema)
     assert torch.equal(load_model(toy(), tmp_path, "last").fc1.weight, ema)  # evaluation used the EMA weights
     assert m["history"][0]["grad_norm"]["max"] > 0.5  # the norm logged is the one before clipping
+    assert len(m["history"][0]["grad_norms"]) == 6  # clipping computes the norm: every step is logged
+
+
+def test_grad_norm_logging_on_request(tmp_path):
+    m = fit(toy("optim.epochs=1", "optim.log_grad_norm=true"), tmp_path)
+    norms = m["history"][0]["grad_norms"]
+    assert len(norms) == 6 and all(v > 0 for v in norms)
+    assert m["history"][0]["grad_norm"]["max"] == max(norms)
 
 
 def test_nonfinite_stop_keeps_the_last_good_checkpoint(tmp_path):
@@ -106,6 +114,23 @@ def test_nonfinite_stop_keeps_the_last_good_checkpoint(tmp_path):
     ref = torch.load(tmp_path / "ref" / CHECKPOINT, weights_only=True)
     assert all(torch.equal(ckpt["model"][k], ref["model"][k]) for k in ref["model"])
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_nonfinite_gradient_behind_a_finite_loss(tmp_path):
+    # with the per-step norm: stopped at the very step
+    with pytest.raises(NonFiniteLossError, match="non-finite gradient norm .* at step 3 "):
+        fit(toy("nan_grad_at_step=3", "optim.log_grad_norm=true"), tmp_path / "norm")
+    # without it: the NaN weights make the next loss NaN ...
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 4 "):
+        fit(toy("nan_grad_at_step=3"), tmp_path / "next")
+    # ... or, at the last step of an epoch, the end-of-epoch check stops before the checkpoint is overwritten
+    with pytest.raises(NonFiniteLossError, match="non-finite weights at the end of epoch 2 .*epoch 1.* intact"):
+        fit(toy("nan_grad_at_step=12"), tmp_path / "epoch")
+    ckpt = torch.load(tmp_path / "epoch" / CHECKPOINT, weights_only=True)
+    assert ckpt["state"]["epoch"] == 1 and all(torch.isfinite(v).all() for v in ckpt["model"].values())
+    # skip mode always checks the norm, so the step is skipped and training goes on
+    m = fit(toy("nan_grad_at_step=3", "optim.nonfinite=skip"), tmp_path / "skip")
+    assert m["skipped_steps"] == 1 and m["history"][0]["grad_norms"][2] is None
 
 
 def test_nonfinite_skip_counts_and_continues(tmp_path):

@@ -362,7 +362,7 @@ def training_trace(fit_metrics: dict) -> dict:
     """Loss per epoch, the gradient norm of every optimizer step (None = skipped) and the skipped-step count."""
     hist = fit_metrics["history"]
     return {"train_loss": [h["train_loss"] for h in hist],
-            "grad_norms": [v for h in hist for v in h["grad_norms"]],
+            "grad_norms": [v for h in hist for v in h["grad_norms"] or []],
             "grad_norm_max": [h["grad_norm"]["max"] for h in hist],
             "skipped_steps": int(fit_metrics["skipped_steps"]), "best_epoch": fit_metrics["best_epoch"]}
 

@@ -35,7 +35,10 @@ class OptimConfig:
     warmup_epochs: float = 0.0  # linear warm-up, may be fractional
     milestones: tuple[int, ...] = ()  # epochs at which "step" multiplies the lr by gamma
     gamma: float = 0.1
-    grad_clip: float = 0.0  # 0 = off (max-norm); the norm is logged either way
+    grad_clip: float = 0.0  # 0 = off (max-norm)
+    # gradient norm of every step in the history. Always on when grad_clip > 0 (clipping computes it anyway) or
+    # nonfinite=skip (a non-finite gradient must be caught before the step); otherwise it costs a few % per step
+    log_grad_norm: bool = False
     ema_decay: float = 0.0  # 0 = off; evaluation and the best checkpoint use the EMA weights when on
     accumulate: int = 1  # micro-batches per optimizer step
     amp: bool = True  # only acts on CUDA: bf16 where supported, else fp16 with a gradient scaler

@@ -372,6 +372,13 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
         log.info("%s: resumed after epoch %d (step %d)", out, state["epoch"], state["step"])
 
     eval_model = ema.module if ema is not None else model
+    track_norm = oc.log_grad_norm or oc.grad_clip > 0 or oc.nonfinite == "skip"
+    no_context, use_scaler = contextlib.nullcontext(), scaler.is_enabled()
+
+    def kept_checkpoint() -> str:
+        return (f"the last good checkpoint {out / CHECKPOINT} (epoch {state['epoch']}) is left intact"
+                if state["epoch"] else "no checkpoint was written")
+
     last_eval = None  # (metrics, predictions) of the latest evaluation in this process
     for epoch in range(state["epoch"], oc.epochs):
         t0 = time.perf_counter()
@@ -392,19 +399,21 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
             group_n = min(oc.accumulate, n_batches - first)
             last_in_group = i - first == group_n - 1
             task.step = state["step"] + 1
-            batch = to_device(batch, device)
-            sync = contextlib.nullcontext() if last_in_group or dist.world == 1 else train_model.no_sync()
-            with sync:
-                with _autocast(device, amp_dtype):
+            if device.type != "cpu":
+                batch = to_device(batch, device)
+            with train_model.no_sync() if not last_in_group and dist.world > 1 else no_context:
+                with no_context if amp_dtype is None else torch.autocast(device.type, dtype=amp_dtype):
                     loss, logs = task.loss(train_model, batch)
-                value = float(loss.detach())
+                value = loss.item()
                 if math.isfinite(value):
                     loss_sum, loss_n = loss_sum + value, loss_n + 1
                     for k, v in logs.items():
                         logs_sum[k] = logs_sum.get(k, 0.0) + float(v)
                 else:
                     group_finite = False
-                scaler.scale(loss / group_n if group_n > 1 else loss).backward()
+                if group_n > 1:
+                    loss = loss / group_n
+                (scaler.scale(loss) if use_scaler else loss).backward()
             if bar is not None:
                 bar.update(1)
             if not last_in_group:
@@ -412,12 +421,12 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
 
             # one optimizer step
             lr = schedule.apply()
-            if scaler.is_enabled():
+            if use_scaler:
                 scaler.unscale_(optimizer)
-            norm = _grad_norm(params, oc.grad_clip)
+            norm = _grad_norm(params, oc.grad_clip) if track_norm else 0.0
             # with fp16 the scaler itself skips steps whose gradients overflowed; otherwise a non-finite norm is an
             # error like a non-finite loss
-            finite = dist.all_true(group_finite and (math.isfinite(norm) or scaler.is_enabled()))
+            finite = dist.all_true(group_finite and (math.isfinite(norm) or use_scaler))
             state["step"] += 1
             schedule.step_count += 1
             if not finite:
@@ -426,9 +435,7 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
                           "non-finite loss on another rank")
                 what = f"{reason} at step {state['step']} (epoch {epoch + 1}, batch {i + 1})"
                 if oc.nonfinite == "stop":
-                    kept = (f"the last good checkpoint {out / CHECKPOINT} (epoch {state['epoch']}) is left intact"
-                            if state["epoch"] else "no checkpoint was written")
-                    raise NonFiniteLossError(f"{what}: training stopped; {kept}; "
+                    raise NonFiniteLossError(f"{what}: training stopped; {kept_checkpoint()}; "
                                              "set optim.nonfinite=skip to skip such steps instead")
                 log.warning("%s: step skipped", what)
                 optimizer.zero_grad(set_to_none=True)
@@ -437,9 +444,13 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
                 norms.append(None)
                 group_finite = True
                 continue
-            norms.append(norm)
-            scaler.step(optimizer)
-            scaler.update()
+            if track_norm:
+                norms.append(norm)
+            if use_scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if ema is not None:
                 ema.update(model)
@@ -450,6 +461,11 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
         loss_sum, loss_n = dist.all_sum([loss_sum, float(loss_n)])
         state["timing"]["train_time_s"] += time.perf_counter() - t0
 
+        if not all(torch.isfinite(p).all() for p in params):
+            # a finite loss with non-finite gradients that no per-step norm caught, or an update that overflowed
+            raise NonFiniteLossError(f"non-finite weights at the end of epoch {epoch + 1} (step {state['step']}) "
+                                     f"although every loss was finite: training stopped; {kept_checkpoint()}; "
+                                     "set optim.log_grad_norm=true to stop at the step that caused it")
         finite_norms = [v for v in norms if v is not None]
         entry = {"epoch": epoch + 1, "step": state["step"],
                  "train_loss": loss_sum / loss_n if loss_n else None,
@@ -457,7 +473,7 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
                  "lr": lr, "skipped_steps": skipped_epoch,
                  "grad_norm": {"mean": sum(finite_norms) / len(finite_norms) if finite_norms else None,
                                "max": max(finite_norms) if finite_norms else None},
-                 "grad_norms": norms, "eval": None}
+                 "grad_norms": norms if track_norm else None, "eval": None}
         if (epoch + 1) % oc.eval_every == 0 or epoch + 1 == oc.epochs:
             t1 = time.perf_counter()
             last_eval = _evaluate(task, eval_model, val_loader, device, amp_dtype, dist)

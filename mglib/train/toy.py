@@ -1,7 +1,7 @@
 """A tiny built-in task (CLI name ``toy``) that makes the training engine testable in seconds.
 
 Gaussian class clusters in ``dim`` dimensions, a two-layer MLP. Its extra options exist for the engine's tests:
-``sleep_per_step`` slows training so a test can kill it mid-run, ``nan_at_step`` forces a NaN loss,
+``sleep_per_step`` slows training so a test can kill it mid-run, ``nan_at_step`` forces a NaN loss, ``nan_grad_at_step`` NaN gradients behind a finite loss,
 ``dump_rank_weights`` writes each rank's final weights so a test can check DDP ranks agree.
 """
 from __future__ import annotations
@@ -31,6 +31,7 @@ class ToyConfig:
     data_seed: int = 0  # the data do not change with the training seed
     sleep_per_step: float = 0.0
     nan_at_step: int = -1  # make the loss NaN at this optimizer step (1-based); -1 = never
+    nan_grad_at_step: int = -1  # keep the loss finite but make the gradients NaN at this step; -1 = never
     dump_rank_weights: str | None = None  # folder for rank<R>.pt with each rank's final weights
 
 
@@ -68,6 +69,8 @@ class ToyTask(Task):
         loss = F.cross_entropy(model(x), y)
         if self.step == self.cfg.nan_at_step:
             loss = loss * float("nan")
+        if self.step == self.cfg.nan_grad_at_step:  # sqrt'(0) = inf, times the zero upstream gradient = NaN
+            loss = loss + 0.0 * torch.sqrt(0.0 * model.fc1.weight.sum())
         if self.cfg.sleep_per_step > 0:
             time.sleep(self.cfg.sleep_per_step)
         return loss, {}
