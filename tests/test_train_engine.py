@@ -1,6 +1,7 @@
 """The training loop on the toy task: run files, reuse, schedules, accumulation, EMA, the non-finite guard."""
 import json
 import math
+import warnings
 
 import pytest
 import torch
@@ -138,3 +139,41 @@ def test_nonfinite_skip_counts_and_continues(tmp_path):
     assert m["skipped_steps"] == 1 and m["history"][0]["skipped_steps"] == 1
     assert m["history"][0]["grad_norms"][3] is None and m["steps"] == 18
     assert all(torch.isfinite(p).all() for p in load_model(toy(), tmp_path, "last").parameters())
+
+
+def test_precision_choice(monkeypatch):
+    from mglib.train import engine
+    cuda = torch.device("cuda")
+    assert engine._precision(OptimConfig(), torch.device("cpu"))[0] is None  # fp32 on CPU
+    assert engine._precision(OptimConfig(amp=False), cuda)[0] is None
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert engine._precision(OptimConfig(), cuda)[0] == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    with warnings.catch_warnings():  # the GradScaler disables itself, with a warning, where CUDA is absent
+        warnings.simplefilter("ignore")
+        assert engine._precision(OptimConfig(), cuda)[0] == torch.float16
+
+
+def test_loop_with_autocast_and_a_gradient_scaler(tmp_path, monkeypatch):
+    # The CUDA fp16 path (autocast + scaler: scale, unscale before the norm, step, update, checkpointed state),
+    # run on the CPU's own autocast and scaler so that the engine's logic is exercised without a GPU.
+    from mglib.train import engine
+    monkeypatch.setattr(engine, "_precision",
+                        lambda oc, device: (torch.bfloat16, torch.amp.GradScaler("cpu", init_scale=2.0**16)))
+    m = fit(toy("optim.grad_clip=5"), tmp_path / "run")
+    assert m["steps"] == 18 and m["skipped_steps"] == 0
+    assert m["history"][-1]["train_loss"] < m["history"][0]["train_loss"]
+    norms = [v for h in m["history"] for v in h["grad_norms"]]
+    assert all(0 < v < 100 for v in norms)  # unscaled (not 2**16 times larger) before the norm is taken
+    assert torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)["scaler"]["scale"] > 0
+
+    def crash(self, model, step):
+        if step == 7:  # just after the first epoch's checkpoint
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ToyTask, "on_step_end", crash)
+        with pytest.raises(KeyboardInterrupt):
+            fit(toy("optim.grad_clip=5"), tmp_path / "resumed")
+    resumed = fit(toy("optim.grad_clip=5"), tmp_path / "resumed", resume=True)
+    assert resumed["history"] == m["history"]  # the scaler's state came back with the checkpoint

@@ -266,8 +266,9 @@ def fit(task: Task, out_dir, resume: bool = False, reuse: bool = True) -> dict:
 
     The returned dict has the final evaluation's metrics at the top level (``score`` among them) plus
     ``best_score``, ``best_epoch``, ``epochs``, ``steps``, ``skipped_steps``, ``world_size``, ``history`` (one entry
-    per epoch: train loss averaged over ranks, rank 0's task logs, lr, gradient-norm stats and the norm of every
-    step (None for a skipped step), skipped steps, eval metrics) and
+    per epoch: train loss averaged over ranks, rank 0's task logs, lr, skipped steps, eval metrics, and the
+    gradient norm of every step (None for a skipped step) with its mean and max -- when the norm is computed, i.e.
+    with ``optim.grad_clip > 0``, ``optim.nonfinite=skip`` or ``optim.log_grad_norm``; else None) and
     ``timing`` (wall-clock figures, the only part that differs between identical runs).
 
     ``reuse``: a finished run in ``out_dir`` with the same resolved config is returned without training.
