@@ -1,8 +1,9 @@
 """A tiny built-in task (CLI name ``toy``) that makes the training engine testable in seconds.
 
 Gaussian class clusters in ``dim`` dimensions, a two-layer MLP. Its extra options exist for the engine's tests:
-``sleep_per_step`` slows training so a test can kill it mid-run, ``nan_at_step`` forces a NaN loss, ``nan_grad_at_step`` NaN gradients behind a finite loss,
-``dump_rank_weights`` writes each rank's final weights so a test can check DDP ranks agree.
+``sleep_per_step`` slows training so a test can kill it mid-run, ``nan_at_step`` forces a NaN loss,
+``nan_grad_at_step`` NaN gradients behind a finite loss, ``dump_rank_weights`` writes each rank's final weights so
+a test can check DDP ranks agree.
 """
 from __future__ import annotations
 
