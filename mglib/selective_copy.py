@@ -129,7 +129,7 @@ def compare(results: dict, margin: float = 0.05) -> str:
     (sel_name, sel), (lti_name, lti) = results.items()
     chance = sel["chance"]
     gap = sel["eval_acc"] - lti["eval_acc"]
-    head = (f"{sel_name}: {sel['eval_acc']:.0%}, {lti_name}: {lti['eval_acc']:.0%} held-out token accuracy "
+    head = (f"{sel_name}: {sel['eval_acc']:.1%}, {lti_name}: {lti['eval_acc']:.1%} held-out token accuracy "
             f"(chance {chance:.1%}).")
     if max(sel["eval_acc"], lti["eval_acc"]) < chance + margin:
         return f"{head} Neither model is above chance yet: too few steps to tell them apart."

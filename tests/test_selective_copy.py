@@ -46,5 +46,5 @@ def test_compare_sentence_follows_the_numbers():
     assert "Neither model is above chance" in compare({"sel": r(0.13), "lti": r(0.12)})
     assert "within 5%" in compare({"sel": r(0.50), "lti": r(0.47)})
     s = compare({"sel": r(0.75), "lti": r(0.55)})
-    assert "sel: 75%, lti: 55% held-out token accuracy (chance 12.5%)" in s and "20 points ahead" in s and "Table 1" in s
+    assert "sel: 75.0%, lti: 55.0% held-out token accuracy (chance 12.5%)" in s and "20 points ahead" in s and "Table 1" in s
     assert "does not reproduce" in compare({"sel": r(0.40), "lti": r(0.70)})
