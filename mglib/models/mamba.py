@@ -3,7 +3,7 @@
 Taught in the book chapter ``notebooks/03_mamba.ipynb``. Three layers, top to bottom:
 
 - :func:`selective_scan_ref` -- the recurrence written out one time step at a time (readable, slow);
-  :func:`selective_scan` -- the same computation in chunks (a few dozen Python steps instead of L).
+  :func:`selective_scan` -- the same computation in chunks (about 3 sqrt(L) Python steps instead of L).
 - :class:`Mamba` -- the block of ``mamba_ssm.modules.mamba_simple.Mamba`` with identical parameter names, shapes and
   initialisation, so a ``state_dict`` moves between the two without conversion.
 - :class:`MambaMHSA` -- the online-recognition paper's block {cite}`liu2024online`: M Mamba blocks over the query
