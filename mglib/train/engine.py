@@ -173,9 +173,12 @@ def _precision(oc: OptimConfig, device: torch.device):
     return dtype, scaler
 
 
+_NO_CONTEXT = contextlib.nullcontext()  # stateless: one instance serves every use, nested ones included
+
+
 def _autocast(device: torch.device, dtype):
     if dtype is None:
-        return contextlib.nullcontext()
+        return _NO_CONTEXT
     return torch.autocast(device.type, dtype=dtype)
 
 
@@ -374,7 +377,7 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
 
     eval_model = ema.module if ema is not None else model
     track_norm = oc.log_grad_norm or oc.grad_clip > 0 or oc.nonfinite == "skip"
-    no_context, use_scaler = contextlib.nullcontext(), scaler.is_enabled()
+    use_scaler = scaler.is_enabled()
 
     def kept_checkpoint() -> str:
         return (f"the last good checkpoint {out / CHECKPOINT} (epoch {state['epoch']}) is left intact"
@@ -402,8 +405,8 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
             task.step = state["step"] + 1
             if device.type != "cpu":
                 batch = to_device(batch, device)
-            with train_model.no_sync() if not last_in_group and dist.world > 1 else no_context:
-                with no_context if amp_dtype is None else torch.autocast(device.type, dtype=amp_dtype):
+            with train_model.no_sync() if not last_in_group and dist.world > 1 else _NO_CONTEXT:
+                with _autocast(device, amp_dtype):
                     loss, logs = task.loss(train_model, batch)
                 value = loss.item()
                 if math.isfinite(value):
