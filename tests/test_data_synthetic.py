@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mglib.data import body, commands, gestures, imigue, mma52, smg, synthetic
+from mglib.data import body, commands, gestures, imigue, mma52, smg, synth_mma52, synthetic
 from mglib.data.video import probe_video
 from mglib.errors import InputError
 
@@ -99,9 +99,9 @@ def test_knobs_validated_and_applied(tmp_path):
         synthetic.generate("mma52", "smoke", tmp_path, seed=0, loudness=3)
     k = synthetic.resolve_knobs("mma52", amplitude=0.5)
     assert k.amplitude == 0.5 and k.imbalance == synthetic.DEFAULT_KNOBS["mma52"].imbalance
-    w = synthetic._class_weights(52, 1.0, synthetic._MMA_HEAD, synthetic._MMA_TAIL)
+    w = synthetic.class_weights(52, 1.0, synth_mma52._MMA_HEAD, synth_mma52._MMA_TAIL)
     assert w[8] == w.max() and w[45] == w.min() and w.max() / w.min() == pytest.approx(52)
-    assert np.allclose(synthetic._class_weights(52, 0.0, [], []), 1 / 52)
+    assert np.allclose(synthetic.class_weights(52, 0.0, [], []), 1 / 52)
 
 
 def _hand_at(prim, frames=60, side=body.RIGHT):

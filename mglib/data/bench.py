@@ -36,7 +36,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--profile", default="smoke", choices=("smoke", "cpu"))
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    run = mg.Run("bench_data", args.profile, {"seed": args.seed, "workers": synthetic._workers()})
+    run = mg.Run("bench_data", args.profile, {"seed": args.seed, "workers": synthetic.workers()})
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         roots = {ds: Path(tmp) / ds for ds in ("smg", "imigue", "mma52")}
