@@ -143,3 +143,14 @@ def test_every_table_entry_animates():
         for ev in evs:
             J, _ = body.animate(subj, 45, 30, [ev], rng)
             assert all(np.isfinite(v).all() for v in J.values())
+
+
+def test_calibration_tables_match_their_stated_totals():
+    from mglib.data import calibration
+
+    assert sum(n for n, _ in calibration.IMIGUE["classes"].values()) == calibration.IMIGUE["segments"]
+    assert sum(n for n, _ in calibration.SMG["classes"].values()) == calibration.SMG["gestures"]
+    shares = calibration.class_shares(calibration.IMIGUE)
+    assert abs(shares[99] - 0.309) < 0.001  # the non-micro-gesture class
+    smg = calibration.class_shares(calibration.SMG)
+    assert abs(smg[5] + smg[9] - 0.64) < 0.01  # the two dominant SMG classes
