@@ -17,6 +17,29 @@ from mglib import paths, profiles, records
 from mglib.errors import InputError
 
 
+# Which notebook needs another's results first (all of them need the synthetic data, generated before any runs).
+# A study that adds a chapter adds its edges here.
+DEPENDS: dict[str, tuple[str, ...]] = {
+    "11_classification_analysis": ("10_classification",),
+    "20_online": ("04_video_encoder",),
+    "21_online_ablations": ("04_video_encoder",),
+    "31_mmad_errors": ("30_mmad",),
+}
+
+# Notebooks whose parameters a study validates in full before any run: ``mglib.studies.<study>.config(params)``
+# builds the study's config from a notebook's resolved parameters and refuses a bad nested key, list item or value
+# in one line. The notebooks call the same function, so the runner and the chapter cannot disagree.
+STUDY_OF: dict[str, str] = {}
+
+
+def check_study_parameters(notebook: str, params: dict) -> None:
+    study = STUDY_OF.get(notebook)
+    if study:
+        import importlib
+
+        importlib.import_module(f"mglib.studies.{study}").config(params)
+
+
 def list_notebooks() -> list[str]:
     return sorted(p.stem for p in paths.NOTEBOOKS.glob("*.ipynb"))
 
@@ -110,7 +133,7 @@ def run(profile: str, only: list[str] | None = None, overrides: dict | None = No
     if overrides and not only:
         raise InputError("-p needs --only: parameter overrides apply to named notebooks")
     for nb in names:  # validate every notebook's parameters before running any of them
-        profiles.resolve(nb, profile, overrides)
+        check_study_parameters(nb, profiles.resolve(nb, profile, overrides))
     from mglib import data
 
     data.ensure(profile)
