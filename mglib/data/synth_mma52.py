@@ -69,7 +69,8 @@ def _mma_item(args) -> dict:
     events = [make_event(gestures.MA52[c], s, e, subj, rng, knobs) for s, e, c, _ in placed]
     J, props = body.animate(subj, n, fps, events, rng)
     cam = make_camera("mma52", rng, prof.size)
-    frames = render(J, props, subj, cam, np.arange(n), rng_for(seed, "mma52", index, 1))
+    frames = render(J, props, subj, cam, np.arange(n), rng_for(seed, "mma52", index, 1),
+                    limb_colours=knobs.limb_colours)
     write_video(mma52.video_path(out, split, vid), frames, fps)
     # end_frame is exclusive-style as in the release (end <= total_frames): last frame + 1
     inst = np.array([[s, e + 1, c] for s, e, c, _ in placed], np.float64).reshape(-1, 3)

@@ -37,6 +37,7 @@ class Knobs:
     pose_noise: float = 1.0  # sensor noise multiplier (Kinect jitter, OpenPose noise and dropouts)
     imbalance: float = 1.0  # long-tail exponent: class weight ~ (rank + 1) ** -imbalance (0 = balanced)
     num_subjects: int = 0  # 0: the profile's subjects; otherwise this many training subjects
+    limb_colours: bool = False  # RGB: each limb in its own colour instead of clothing (render.py ``_CODE``)
 
 
 DEFAULT_KNOBS = {"smg": Knobs(imbalance=0.3), "imigue": Knobs(imbalance=0.3), "mma52": Knobs(imbalance=1.0)}
