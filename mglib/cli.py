@@ -1,4 +1,4 @@
-"""Command line of the micro-gesture study: data, eval, train, run, book.
+"""Command line of the micro-gesture study: data, eval, train, run, book, doctor.
 
 The parsers live here so ``--help`` is fast and complete; the work is done by functions in each area's
 ``commands`` module, imported only when that command runs.
@@ -42,6 +42,12 @@ def _book(args):
     from mglib import runner
 
     runner.build(args.profile, force=args.force)
+
+
+def _doctor(args):
+    from mglib import doctor
+
+    return doctor.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
     book.add_argument("--force", action="store_true", help="re-execute every notebook")
     book.set_defaults(func=_book)
+
+    # --- doctor -----------------------------------------------------------------------------------------
+    doc = sub.add_parser("doctor", help="check a CUDA machine for the gpu profile (kernels, AMP, memory, DDP, speed)")
+    doc.add_argument("--dry-run", action="store_true", help="CPU only, in seconds: CUDA checks are skipped with a reason")
+    doc.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    doc.set_defaults(func=_doctor)
     return parser
 
 

@@ -54,11 +54,11 @@ def _to_loss(out) -> torch.Tensor:
 
 # --- 04: the I3D encoder ----------------------------------------------------------------------------------------
 
-def encoder_models() -> list[PaperModel]:
+def encoder_models(profile: str = "gpu") -> list[PaperModel]:
     from mglib.studies import encoder as E
 
-    p = profiles.resolve("04_video_encoder", "gpu")
-    cfg = E.encoder_config("gpu", p["weights"], p["data_root"], p["seed"])
+    p = profiles.resolve("04_video_encoder", profile)
+    cfg = E.encoder_config(profile, p["weights"], p["data_root"], p["seed"])
     task = E.EncoderTask(cfg)
     classes = cfg.num_classes + cfg.background
 
@@ -72,13 +72,13 @@ def encoder_models() -> list[PaperModel]:
 
 # --- 10/11: classification on iMiGUE ----------------------------------------------------------------------------
 
-def classification_models() -> list[PaperModel]:
+def classification_models(profile: str = "gpu") -> list[PaperModel]:
     from mglib.data import imigue
     from mglib.pose.skeleton import pairs_to_permutation
     from mglib.studies import classification as C
     from mglib.studies import classification_book as cb
 
-    p = profiles.resolve("10_classification", "gpu")
+    p = profiles.resolve("10_classification", profile)
     joints, edges = len(imigue.JOINT_NAMES_22), list(imigue.EDGES_22)
     layout = ([], [], cb.NUM_CLASSES, imigue.JOINT_NAMES_22, edges, pairs_to_permutation(joints, imigue.FLIP_PAIRS_22))
 
@@ -87,12 +87,13 @@ def classification_models() -> list[PaperModel]:
             return layout
 
     def one(method):
-        cfg = cb.make_config(method, p["seeds"][0], p["config"], p["data_root"], "gpu")
+        cfg = cb.make_config(method, p["seeds"][0], p["config"], p["data_root"], profile)
         task = LayoutOnly(cfg)
 
         def example(batch, small):
-            heat = 8 if small else cfg.heatmap_size  # the pose path's three stride-2 stages
-            rgb = 4 * heat if method.startswith("rgbpose") else (32 if small else cfg.rgb_size)
+            heat = 8 if small else cfg.heatmap_size  # the pose path's stride-2 stages
+            ratio = 4 if cfg.size == "paper" else 2  # RGB side / heatmap side (ClassificationTask)
+            rgb = ratio * heat if method.startswith("rgbpose") else (32 if small else cfg.rgb_size)
             x = {"label": torch.randint(0, cb.NUM_CLASSES, (batch,))}
             modes = C._modalities(method)
             if "pose" in modes:
@@ -113,15 +114,15 @@ def classification_models() -> list[PaperModel]:
 
 # --- 20/21: online recognition on SMG, PointTAD on MMA-52 --------------------------------------------------------
 
-def online_models() -> list[PaperModel]:
+def online_models(profile: str = "gpu") -> list[PaperModel]:
     from mglib.studies import encoder as E
     from mglib.studies import online as O
 
-    p = profiles.resolve("20_online", "gpu")
-    p21 = profiles.resolve("21_online_ablations", "gpu")
+    p = profiles.resolve("20_online", profile)
+    p21 = profiles.resolve("21_online_ablations", profile)
 
     def config(q, **fields):  # as notebooks 20 and 21 build it
-        return O.online_config("gpu", q["data_root"], q["encoder_weights"], epochs=q["epochs"], lr=q["lr"],
+        return O.online_config(profile, q["data_root"], q["encoder_weights"], epochs=q["epochs"], lr=q["lr"],
                                lr_step=q["lr_step"], batch_size=q["batch_size"], window=q["window"],
                                num_queries=q["num_queries"], num_points=q["num_points"],
                                num_layers=q["num_layers"], num_mamba=q["num_mamba"], hidden=q["hidden"],
@@ -146,7 +147,7 @@ def online_models() -> list[PaperModel]:
 
     out = [one(f"20_online/pointtad_{mixer}", config(p, query_mixer=mixer), main=mixer == "mamba_mhsa")
            for mixer in ("mhsa", "mamba_mhsa")]
-    out.append(one("20_online/pointtad_mma52", O.mma52_config("gpu", seed=p["seeds"][0],
+    out.append(one("20_online/pointtad_mma52", O.mma52_config(profile, seed=p["seeds"][0],
                                                               **{"optim.epochs": p["mma_epochs"]})))
     # 21's grids; a value that gives a model listed already (the window: an input length, not a parameter) is not
     # listed again
@@ -171,11 +172,11 @@ def online_models() -> list[PaperModel]:
 
 # --- 30: detection on MMA-52 --------------------------------------------------------------------------------------
 
-def detection_models() -> list[PaperModel]:
+def detection_models(profile: str = "gpu") -> list[PaperModel]:
     from mglib.models.vit import VideoViT
     from mglib.studies import detection as D
 
-    p = profiles.resolve("30_mmad", "gpu")
+    p = profiles.resolve("30_mmad", profile)
     overrides = {"optim.epochs": p["epochs"], "optim.batch_size": p["batch_size"], "optim.lr": p["lr"],
                  "optim.ema_decay": p["ema_decay"], "adapter_lr": p["adapter_lr"], "backbone_lr": p["backbone_lr"],
                  "pretrain_mode": p["pretrain_mode"], "pretrain_epochs": p["pretrain_epochs"],
@@ -194,7 +195,7 @@ def detection_models() -> list[PaperModel]:
                                    data=dataclasses.replace(cfg.data, window_frames=2 ** cfg.head.arch[2] * 2))
 
     def one(name, variant, extra=None, reported=None):
-        cfg = D.detection_config("gpu", variant, p["seed"], **{**overrides, **(extra or {})})
+        cfg = D.detection_config(profile, variant, p["seed"], **{**overrides, **(extra or {})})
 
         def build(small=False):
             return NoWeights(small_config(cfg) if small else cfg).build_model()
@@ -221,6 +222,8 @@ def detection_models() -> list[PaperModel]:
     return out
 
 
-def paper_models() -> list[PaperModel]:
-    """Every model of the gpu profile's notebooks 04, 10/11, 20/21 and 30, at the papers' size."""
-    return encoder_models() + classification_models() + online_models() + detection_models()
+def paper_models(profile: str = "gpu") -> list[PaperModel]:
+    """Every model of the gpu profile's notebooks 04, 10/11, 20/21 and 30, at the papers' size (``profile="smoke"``:
+    the same models at the smoke profile's sizes, for checks of the logic in seconds on a CPU)."""
+    return (encoder_models(profile) + classification_models(profile) + online_models(profile)
+            + detection_models(profile))

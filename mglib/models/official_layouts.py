@@ -187,3 +187,14 @@ def fabricate(shapes: Shapes, seed: int = 0) -> dict[str, torch.Tensor]:
         else:
             out[name] = torch.randn(shape, generator=g) * 0.05
     return out
+
+
+def not_arrived(model: torch.nn.Module, state: dict[str, torch.Tensor], skip: tuple[str, ...] = ()) -> list[str]:
+    """Keys of ``state`` (but those starting with ``skip``) whose values are in no tensor of ``model``: with random
+    values a match is unique, so this checks a load whatever its key map."""
+    by_numel: dict[int, list[torch.Tensor]] = {}
+    for k, v in model.state_dict().items():
+        if not k.endswith("num_batches_tracked"):
+            by_numel.setdefault(v.numel(), []).append(v.detach().flatten().cpu())
+    return [k for k, v in state.items() if not k.endswith("num_batches_tracked") and not k.startswith(skip)
+            and not any(torch.equal(v.flatten(), w) for w in by_numel.get(v.numel(), []))]

@@ -151,7 +151,8 @@ class VideoViT(nn.Module):
 
     def run_blocks(self, tok, grid):
         for blk in self.blocks:
-            if self.cfg.checkpoint and self.training and torch.is_grad_enabled():
+            # not `self.training`: a frozen ViT with adapters is in eval mode, and still backpropagates to them
+            if self.cfg.checkpoint and torch.is_grad_enabled():
                 tok = checkpoint(blk, tok, grid, use_reentrant=False)
             else:
                 tok = blk(tok, grid)
