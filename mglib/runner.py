@@ -34,6 +34,16 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "31_mmad_errors": ("30_mmad",),
 }
 
+# The page on building the book reports every other notebook's execution, so it runs after all of them.
+LAST = "90_building_the_book"
+
+
+def dependencies(notebook: str) -> tuple[str, ...]:
+    if notebook == LAST:
+        return tuple(n for n in list_notebooks() if n != LAST)
+    return DEPENDS.get(notebook, ())
+
+
 # Notebooks whose parameters a study validates in full before any run: ``mglib.studies.<study>.config(params)``
 # builds the study's config from a notebook's resolved parameters and refuses a bad nested key, list item or value
 # in one line. The notebooks call the same function, so the runner and the chapter cannot disagree.
@@ -209,7 +219,7 @@ class _Scheduler:
         print(f"[mglib] {msg}", file=sys.stderr, flush=True)
 
     def _upstream_keys(self, task: _Task) -> dict:
-        return {d: _stored_key(paths.EXECUTED / f"{d}.ipynb") for d in DEPENDS.get(task.name, ())}
+        return {d: _stored_key(paths.EXECUTED / f"{d}.ipynb") for d in dependencies(task.name)}
 
     def _start(self, task: _Task) -> None:
         key = cache_key(task.name, task.params, self.digest, self._upstream_keys(task))
@@ -320,7 +330,7 @@ def _with_missing_dependencies(names: list[str], available: list[str]) -> list[s
         if n in out:
             continue
         out.append(n)
-        todo += [d for d in DEPENDS.get(n, ()) if d in available and not (paths.EXECUTED / f"{d}.ipynb").exists()]
+        todo += [d for d in dependencies(n) if d in available and not (paths.EXECUTED / f"{d}.ipynb").exists()]
     return sorted(out)
 
 
@@ -345,7 +355,7 @@ def run(profile: str, only: list[str] | None = None, overrides: dict | None = No
         params = profiles.resolve(nb, profile, overrides if only and nb in only else None)
         check_study_parameters(nb, params)
         check_paths(nb, params)
-        tasks[nb] = _Task(nb, params, tuple(d for d in DEPENDS.get(nb, ()) if d in selected), _estimate(nb, profile),
+        tasks[nb] = _Task(nb, params, tuple(d for d in dependencies(nb) if d in selected), _estimate(nb, profile),
                           force=force and (not only or nb in only))
     from mglib import data
 
