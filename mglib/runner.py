@@ -116,7 +116,8 @@ def _stored_key(path: Path) -> str | None:
 
 
 def _show_only_injected_parameters(nb: dict, profile: str) -> None:
-    """In the book, show the values this run used (papermill's injected cell), not the smoke defaults."""
+    """In the book, show the values this run used (papermill's injected cell, collapsed behind a one-line summary),
+    not the smoke defaults."""
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
         if "parameters" in tags:
@@ -124,6 +125,9 @@ def _show_only_injected_parameters(nb: dict, profile: str) -> None:
         elif "injected-parameters" in tags:
             src = "".join(cell["source"]).replace("# Parameters", f"# Parameters of this run (profile {profile})", 1)
             cell["source"] = src
+            cell["metadata"]["tags"] = tags + ["hide-input"]
+            cell["metadata"]["mystnb"] = {"code_prompt_show": f"Parameters of this run (profile {profile})",
+                                          "code_prompt_hide": "Hide the parameters"}
 
 
 def _running_path(notebook: str) -> Path:
