@@ -282,3 +282,27 @@ def chapter_card(notebook: str) -> ChapterCard:
     from mglib import build_report
 
     return ChapterCard(notebook, build_report.runtime(notebook))
+
+
+# ------------------------------------------------------------------------------------------------ code excerpts
+
+
+@dataclass
+class Source:
+    """The source of a function or class from mglib, shown as a code block: an excerpt that cannot drift."""
+
+    name: str
+    code: str
+
+    def _repr_markdown_(self) -> str:
+        return f"`{self.name}`\n\n```python\n{self.code}\n```"
+
+    def __repr__(self) -> str:
+        return f"{self.name}\n{self.code}"
+
+
+def source(obj) -> Source:
+    import inspect
+    import textwrap
+
+    return Source(f"{obj.__module__}.{obj.__qualname__}", textwrap.dedent(inspect.getsource(obj)).rstrip())
