@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from pathlib import Path
 
 import yaml
@@ -64,8 +65,20 @@ def _type_ok(default, value) -> bool:
     return isinstance(value, type(default))
 
 
+def _non_finite(value, path: str) -> str | None:
+    """The path of the first NaN or infinite number inside ``value`` (nested lists and dicts), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path
+    if isinstance(value, (list, tuple)):
+        return next((p for i, v in enumerate(value) if (p := _non_finite(v, f"{path}[{i}]"))), None)
+    if isinstance(value, dict):
+        return next((p for k, v in value.items() if (p := _non_finite(v, f"{path}.{k}"))), None)
+    return None
+
+
 def validate(notebook: str, schema: dict, values: dict, source: str) -> dict:
-    """Check names and types of ``values`` against ``schema``; ints given for floats become floats."""
+    """Check names and types of ``values`` against ``schema``; ints given for floats become floats.
+    NaN and infinity are refused anywhere, nested values included: no parameter of this book means "not a number"."""
     out = {}
     for name, value in values.items():
         if name not in schema:
@@ -75,6 +88,10 @@ def validate(notebook: str, schema: dict, values: dict, source: str) -> dict:
         if not _type_ok(default, value):
             raise InputError(f"{source}: parameter {name!r} of notebook {notebook} expects "
                              f"{type(default).__name__}, got {type(value).__name__} {value!r}")
+        bad = _non_finite(value, name)
+        if bad:
+            raise InputError(f"{source}: parameter {bad!r} of notebook {notebook} is {value!r}; expected a finite "
+                             "number")
         out[name] = float(value) if isinstance(default, float) else value
     return out
 
@@ -109,6 +126,28 @@ def resolve(notebook: str, profile: str, overrides: dict | None = None) -> dict:
     params = dict(schema)
     params.update(validate(notebook, schema, (table[notebook] or {}).get(profile) or {},
                            f"{paths.relative(paths.PROFILES_FILE)} [{notebook}.{profile}]"))
+    if "profile" in (overrides or {}):
+        raise InputError("-p profile=...: the profile is chosen with --profile, not as a parameter")
     params.update(validate(notebook, schema, overrides or {}, "-p"))
     params["profile"] = profile
     return params
+
+
+def parameters(notebook: str, namespace: dict) -> dict:
+    """The values of ``notebook``'s parameters as they stand in ``namespace`` (a notebook passes ``globals()``).
+
+    The ``parameters`` cell is the single source: its names are read from the notebook file, their current values
+    (smoke defaults, or what papermill injected) from the namespace. The dict feeds both the run record
+    (:class:`mglib.Run`) and the study's config builder, so no notebook types a parameter twice.
+    """
+    from mglib import book
+
+    nb_path = paths.NOTEBOOKS / f"{notebook}.ipynb"
+    schema = notebook_schema(nb_path)
+    missing = [name for name in schema if name not in namespace]
+    if missing:
+        raise InputError(f"{paths.relative(nb_path)}: parameter {missing[0]!r} is not defined; run the parameters "
+                         "cell first")
+    values = validate(notebook, schema, {name: namespace[name] for name in schema}, f"{notebook} parameters")
+    book.set_chapter(notebook)
+    return values

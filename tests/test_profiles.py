@@ -80,3 +80,24 @@ def test_project_profiles_match_notebooks():
         for profile in profiles.PROFILES:
             params = profiles.resolve(nb, profile)
             assert params["profile"] == profile
+
+
+@pytest.mark.parametrize("overrides,needle", [({"lr": float("nan")}, "'lr'"), ({"sizes": [1, float("inf")]},
+                                                                                "'sizes[1]'"),
+                                              ({"profile": "gpu"}, "--profile")])
+def test_non_finite_values_and_profile_are_refused(project, overrides, needle):
+    with pytest.raises(InputError) as e:
+        profiles.resolve("01_demo", "cpu", overrides)
+    assert needle in str(e.value) and "\n" not in str(e.value)
+
+
+def test_parameters_reads_the_names_of_the_parameters_cell(project):
+    ns = {"profile": "cpu", "seed": 3, "lr": 1, "num_epochs": 5, "use_amp": False, "sizes": [1], "other": 9}
+    params = profiles.parameters("01_demo", ns)
+    assert params == {"profile": "cpu", "seed": 3, "lr": 1.0, "num_epochs": 5, "use_amp": False, "sizes": [1]}
+    assert isinstance(params["lr"], float)
+    del ns["seed"]
+    with pytest.raises(InputError, match="'seed' is not defined"):
+        profiles.parameters("01_demo", ns)
+    with pytest.raises(InputError, match="expects int"):
+        profiles.parameters("01_demo", {**ns, "seed": "3"})
