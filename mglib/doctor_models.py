@@ -33,7 +33,8 @@ class PaperModel:
     loss: Callable[[nn.Module, Any], torch.Tensor]  # the study's training loss of one batch (a scalar)
     batch_size: int  # the gpu profile's batch size
     reported_M: float | None = None  # the paper's trainable-parameter count (2^20 units), where it gives one
-    counted: Callable[[nn.Module], int] | None = None  # what the paper counts (default: trainable parameters)
+    counted: Callable[[nn.Module], int] | None = None  # what the paper counts (default: trainable parameters;
+    # detection: the trainable ViT part, as Table 4)
     main: bool = False  # the paper's model of its study (AMP and throughput checks)
     skip: str | None = None  # why it cannot be built here (an optional dependency)
     variant_of: str | None = None  # the listed model it only resizes (same code, other integers)

@@ -39,7 +39,7 @@ def test_dry_run_json_on_a_cpu():
     saved = json.loads((ROOT / report["report_file"]).read_text())
     assert saved["checks"] == report["checks"]
     text = doctor.table(report)
-    assert "amp:30_mmad/dsta" in text and "counted (2^20)" in text and "pass," in text.splitlines()[-1]
+    assert "amp:30_mmad/dsta" in text and "trainable, M" in text and "pass," in text.splitlines()[-1]
 
 
 def test_a_failing_check_does_not_stop_the_others(tmp_path, monkeypatch):
