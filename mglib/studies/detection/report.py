@@ -1,0 +1,1 @@
+from mglib import book
