@@ -22,7 +22,7 @@ def class_index(label, num_classes: int, where: str) -> int:
         value = int(label)
     elif isinstance(label, float) and label.is_integer():
         value = int(label)
-    elif isinstance(label, str) and label.strip().lstrip("-").isdigit():
+    elif isinstance(label, str) and label.isascii() and label.isdigit():
         value = int(label)
     else:
         value = None
