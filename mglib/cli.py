@@ -11,6 +11,7 @@ import sys
 from mglib.errors import InputError
 
 PROFILE_CHOICES = ("smoke", "cpu", "gpu")
+DATASET_CHOICES = ("smg", "imigue", "mma52")
 # Keys each --json output has beyond those of the contract (cli.md); tests/test_fuzz_cli.py checks the outputs.
 EXTRA_JSON_KEYS = {
     "detection": ("ignored_predictions", "ignored_labels", "num_classes", "num_ground_truth", "num_predictions",
@@ -23,7 +24,6 @@ EXTRA_JSON_KEYS = {
 
 def _json_help(cmd: str) -> str:
     return f"print one JSON object on stdout (the keys of cli.md, plus {', '.join(EXTRA_JSON_KEYS[cmd])})"
-DATASET_CHOICES = ("smg", "imigue", "mma52")
 
 
 def _data(args):
@@ -82,11 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     det = esub.add_parser("detection", help="ActivityNet/OpenTAD detection mAP")
     err = esub.add_parser("errors", help="DETAD-style false-positive / false-negative analysis")
     for name, p in (("detection", det), ("errors", err)):
-        p.add_argument("--json", action="store_true", help=_json_help(name))
         p.add_argument("--ground-truth", required=True, help="ActivityNet-style JSON or MMA-52 CSV")
         p.add_argument("--predictions", required=True, help="ActivityNet results JSON or MMA-52 submission CSV")
         p.add_argument("--subset", default=None, help="keep only ground-truth videos of this subset")
         p.add_argument("--tiou", default=None, help="comma-separated thresholds (default 0.1,...,0.9; errors: 0.5)")
+        p.add_argument("--json", action="store_true", help=_json_help(name))
     det.add_argument("--level", choices=("action", "body"), default="action",
                      help="body: map MA-52 action classes to their 7 body levels first")
     det.add_argument("--protocol", choices=("opentad", "activitynet", "pointtad"), default="opentad",
