@@ -67,13 +67,14 @@ def read_rows(path, what: str = "CSV file") -> list[tuple[int, list[str]]]:
     """(line number, cells) of the non-blank rows of a CSV file; cells are stripped, quotes removed."""
     text = read_text(path, what)
     reader = csv.reader(io.StringIO(text, newline=""))
-    out = []
+    out, last = [], 0  # a quoted field may span lines: a row is named by the line it starts on
     try:
         for cells in reader:
             if any(c.strip() for c in cells):
-                out.append((reader.line_num, [c.strip() for c in cells]))
+                out.append((last + 1, [c.strip() for c in cells]))
+            last = reader.line_num
     except csv.Error as e:  # a field over csv.field_size_limit(), a NUL byte, a bad quote
-        raise InputError(f"{where(path, reader.line_num + 1)}: {e}; expected a {what}") from None
+        raise InputError(f"{where(path, last + 1)}: {e}; expected a {what}") from None
     return out
 
 
@@ -166,7 +167,7 @@ def float_matrix(path, num_cols: int, col_name=lambda j: f"column {j + 1}", what
         if len(cells) != num_cols:
             raise InputError(f"{where(path, line)}: expected {num_cols} values, got {len(cells)}")
         for j, cell in enumerate(cells):
-            if abs(to_float(path, line, col_name(j), cell)) > np.finfo(np.float32).max:
+            if abs(to_float(path, line, col_name(j), cell)) > float(np.finfo(np.float32).max):
                 raise InputError(f"{where(path, line, col_name(j))}: expected a number within float32 range, "
                                  f"got {cell!r}")
     raise InputError(f"{path}: expected a numeric table with {num_cols} columns")

@@ -134,11 +134,10 @@ def sequence_folders(root) -> list[Path]:
     root = require_folder(root, "a folder of SampleXXXX/ sequences")
     folders = []
     for p in _listdir(root):
-        if p.name.startswith(".") or not p.is_dir():
-            continue
-        if not _NAME.fullmatch(p.name):
+        if p.is_dir() and not p.name.startswith(".") and not _NAME.fullmatch(p.name):
             raise InputError(f"{p}: expected only sequence folders named SampleXXXX (4 digits) in {root}")
-        folders.append(p)
+        if _NAME.fullmatch(p.name):
+            folders.append(require_folder(p, "a sequence folder"))
     if not folders:
         raise InputError(f"{root}: no SampleXXXX/ sequence folders found")
     return folders
