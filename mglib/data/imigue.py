@@ -208,7 +208,8 @@ class _RestrictedUnpickler(pickle._Unpickler):
         state = self.stack.pop()
         inst = self.stack[-1]
         if id(inst) not in self._fresh:
-            raise _Refused(f"BUILD on a {type(inst).__name__} that is not a new numpy array or dtype; refused")
+            what = "dtype" if isinstance(inst, np.dtype) else type(inst).__name__
+            raise _Refused(f"BUILD on a {what} that is not a new numpy array or dtype; refused")
         self._fresh.discard(id(inst))
         if isinstance(inst, np.dtype):
             scratch = np.dtype(inst.str, False, True)

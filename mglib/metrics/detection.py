@@ -145,6 +145,7 @@ def ground_truth_table(gt: dict, subset: str | None = None, clean: str | None = 
         if not isinstance(anns, list):
             raise InputError(f"{source}, video {vid!r}, field 'annotations': expected a list")
         kept: list[tuple[float, float, object]] = []
+        near: dict = {}
         for i, ann in enumerate(anns):
             where = f"{source}, video {vid!r}, annotation {i}"
             if not isinstance(ann, dict) or "label" not in ann:
@@ -164,9 +165,14 @@ def ground_truth_table(gt: dict, subset: str | None = None, clean: str | None = 
                 label = int(label) if isinstance(label, np.integer) else label
             if clean in ("opentad", "detad") and e - s <= 0:
                 continue
-            if clean == "opentad" and any(abs(s - ks) <= 1e-3 and abs(e - ke) <= 1e-3 and label == kl
-                                          for ks, ke, kl in kept):
-                continue
+            if clean == "opentad":
+                # kept instances are binned by (label, start in ms), so a near-duplicate is looked for among the
+                # few in neighbouring bins, not among all (quadratic in a video with thousands of instances)
+                cell = math.floor(s / 1e-3)
+                if any(abs(s - ks) <= 1e-3 and abs(e - ke) <= 1e-3
+                       for c in range(cell - 2, cell + 3) for ks, ke in near.get((label, c), ())):
+                    continue
+                near.setdefault((label, cell), []).append((s, e))
             kept.append((s, e, label))
         if not kept:
             continue
