@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -427,9 +428,27 @@ def _build_optimizer(groups: list[dict], oc: OptimConfig):
         raise InputError(f"optim: the {oc.optimizer} optimiser refuses this config ({_first_line(e)})") from None
 
 
+def _check_weights(part: str, state, module: nn.Module) -> None:
+    """The tensors of ``state`` have exactly the names and shapes of ``module``'s, with finite values."""
+    expected = module.state_dict()
+    if not isinstance(state, dict) or set(state) != set(expected):
+        names = set(state) if isinstance(state, dict) else set()
+        odd = sorted(set(expected) - names)[:3] + sorted(names - set(expected))[:3]
+        raise ValueError(f"{part} weights do not match the model (missing or unexpected: {', '.join(map(str, odd))})")
+    for k, v in expected.items():
+        w = state[k]
+        if not torch.is_tensor(w) or w.shape != v.shape:
+            raise ValueError(f"{part} tensor {k!r} has shape {tuple(w.shape) if torch.is_tensor(w) else type(w)}, "
+                             f"expected {tuple(v.shape)}")
+        if w.is_floating_point() and not torch.isfinite(w).all():
+            raise ValueError(f"non-finite values in {part} tensor {k!r}")
+
+
 def _torch_load(path: Path, hint: str):
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of foreign files before refusing them
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 -- torch raises many types (and multi-line messages) for a bad file
         raise InputError(f"{path}: not a readable checkpoint ({type(e).__name__}: {_first_line(e)}); {hint}") \
             from None
@@ -450,13 +469,10 @@ def _load_checkpoint(path: Path, model, optimizer, schedule, scaler, ema, dist, 
                    if not isinstance(ckpt, dict) or k not in ckpt]
         if missing:
             raise ValueError(f"missing {', '.join(missing)}")
-        for part in ("model", "ema"):
-            for k, v in (ckpt[part] or {}).items():
-                if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all():
-                    raise ValueError(f"non-finite values in {part} tensor {k!r}")
-        model.load_state_dict(ckpt["model"])
-        if ema is not None:
-            ema.module.load_state_dict(ckpt["ema"])
+        for part, module in (("model", model), ("ema", ema.module if ema is not None else None)):
+            if module is not None:
+                _check_weights(part, ckpt[part], module)
+                module.load_state_dict(ckpt[part])
         optimizer.load_state_dict(ckpt["optimizer"])
         for p in (p for g in optimizer.param_groups for p in g["params"]):
             for k, v in optimizer.state.get(p, {}).items():
