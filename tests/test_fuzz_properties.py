@@ -263,7 +263,7 @@ def problems(draw):
     return gt, pred
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(problem=problems(), budget=st.integers(1, 3000), protocol=st.sampled_from(["opentad", "activitynet"]))
 def test_tiled_matching_equals_the_whole_matrix(problem, budget, protocol):
     gt, pred = problem
