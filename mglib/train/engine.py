@@ -746,7 +746,11 @@ def load_model(task: Task, out_dir, which: str = "best") -> nn.Module:
             raise InputError(f"{path}: no best checkpoint; train first with `python -m mglib train`")
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as e:  # noqa: BLE001 -- safetensors raises its own error types for a bad file
+            raise InputError(f"{path}: not a readable safetensors file ({type(e).__name__}: {_first_line(e)}); "
+                             "train again with `python -m mglib train`") from None
     elif which == "last":
         path = out / CHECKPOINT
         if not path.exists():
@@ -757,5 +761,9 @@ def load_model(task: Task, out_dir, which: str = "best") -> nn.Module:
         state = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
     else:
         raise InputError(f"load_model which={which!r}: expected 'best' or 'last'")
+    try:
+        _check_weights("model", state, model)
+    except ValueError as e:
+        raise InputError(f"{path}: {e}") from None
     model.load_state_dict(state)
     return model.eval()
