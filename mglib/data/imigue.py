@@ -23,14 +23,14 @@ import collections
 import io
 import math
 import pickle
-import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from numpy._core.multiarray import scalar as np_scalar
 
 from mglib.data.csvio import float_matrix, int_table, read_bytes
-from mglib.errors import InputError, where
+from mglib.errors import InputError, short, where
 from mglib.taxonomy import IMIGUE_CLASSES, imigue_index_to_raw, imigue_raw_to_index
 
 # 35-joint CSV layout with the official loader's names (mirror of OpenPose for joints 2-18, see datasets.md)
@@ -117,9 +117,8 @@ class _RestrictedUnpickler(pickle._Unpickler):
     def __init__(self, f, path):
         super().__init__(f)
         self._path = path
-        self._fresh = set()  # ids of arrays and dtypes made here that BUILD may still set (once)
-        self._used = set()  # ids of dtypes already referenced by an array, scalar or other dtype
-        self._keep = []  # keeps the objects behind those ids alive, so an id is never reused
+        self._fresh = set()  # ids of the arrays and dtypes made here that BUILD may still set (once, before use)
+        self._keep = []  # the objects behind those ids, kept alive so that an id is never reused
         self._array_bytes = 0
         self._globals = {
             ("numpy._core.multiarray", "_reconstruct"): self._reconstruct,
@@ -143,16 +142,17 @@ class _RestrictedUnpickler(pickle._Unpickler):
     def persistent_load(self, pid):
         raise _Refused("pickle uses a persistent id; refused")
 
-    def _track(self, obj, fresh: bool):
+    def _new(self, obj):
         self._keep.append(obj)
-        (self._fresh if fresh else self._used).add(id(obj))
+        self._fresh.add(id(obj))
         return obj
 
     def _use_dtype(self, dt) -> np.dtype:
+        """A dtype an array or scalar is made with: from now on BUILD may not change it."""
         if not _plain_dtype(dt):
             raise _Refused(f"array dtype {dt!r} refused; expected a plain numeric or string dtype")
         self._fresh.discard(id(dt))
-        return self._track(dt, fresh=False)
+        return dt
 
     def _count(self, nbytes: int) -> None:
         self._array_bytes += nbytes
@@ -174,7 +174,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
             raise _Refused(f"numpy.dtype({obj!r}): {e}") from None
         if not _plain_dtype(dt):
             raise _Refused(f"dtype {obj!r} refused; expected a plain numeric or string dtype")
-        return self._track(dt, fresh=True)
+        return self._new(dt)
 
     def _reconstruct(self, cls, shape, dtype):
         if cls is not _NDARRAY:
@@ -182,7 +182,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
         if not isinstance(shape, tuple) or not all(isinstance(n, int) and n >= 0 for n in shape) \
                 or math.prod(shape) != 0:
             raise _Refused(f"_reconstruct with shape {shape!r} refused; numpy writes an empty placeholder (0,)")
-        return self._track(np.empty(0, np.uint8), fresh=True)
+        return self._new(np.empty(0, np.uint8))
 
     def _frombuffer(self, buf, dtype, shape, order, axis_order=None):
         dt = self._use_dtype(dtype)
@@ -196,7 +196,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
         dt = self._use_dtype(dtype)
         if not isinstance(data, bytes) or len(data) != dt.itemsize:
             raise _Refused(f"numpy scalar of {dt} refused; expected {dt.itemsize} bytes")
-        return _numpy_scalar(dt, data)
+        return np_scalar(dt, data)
 
     @staticmethod
     def _encode(text, encoding="utf-8"):
@@ -234,12 +234,6 @@ class _RestrictedUnpickler(pickle._Unpickler):
     dispatch[pickle.BUILD[0]] = load_build
 
 
-def _numpy_scalar(dt, data):
-    from numpy._core.multiarray import scalar
-
-    return scalar(dt, data)
-
-
 def safe_load_pickle(path):
     """Load a pickle that may only build dicts/lists/tuples/sets, numbers, strings, bytes and numpy arrays.
 
@@ -257,17 +251,8 @@ def safe_load_pickle(path):
     except RecursionError:
         raise InputError(f"{path}: pickle nested too deeply") from None
     except Exception as e:  # truncated or corrupt stream: one line, no traceback
-        raise InputError(f"{path}: not a readable pickle ({type(e).__name__}: {_short(str(e))})") from None
+        raise InputError(f"{path}: not a readable pickle ({type(e).__name__}: {short(str(e))})") from None
     return obj
-
-
-_REPR = reprlib.Repr()
-_REPR.maxstring = _REPR.maxother = 80
-
-
-def _short(x) -> str:
-    """A bounded repr for messages: deep or long values (a 100k-deep list) never reach repr() whole."""
-    return _REPR.repr(x)
 
 
 def _is_int(x) -> bool:
@@ -311,7 +296,7 @@ def load_pyskl(path) -> tuple[list[dict], dict[str, list[str]]]:
         return out, {"all": list(first)}
     clean = {}
     for name, ids in split.items():
-        loc = f"{path}, field 'split[{_short(name)}]'"
+        loc = f"{path}, field 'split[{short(name)}]'"
         if not isinstance(name, str):
             raise InputError(f"{loc}: expected a split name (a string), got {type(name).__name__}")
         if not isinstance(ids, (list, tuple)) or not all(isinstance(x, str) for x in ids):
@@ -319,9 +304,9 @@ def load_pyskl(path) -> tuple[list[dict], dict[str, list[str]]]:
         seen = set()
         for x in ids:
             if x not in first:
-                raise InputError(f"{loc}: id {_short(x)} has no annotation")
+                raise InputError(f"{loc}: id {short(x)} has no annotation")
             if x in seen:
-                raise InputError(f"{loc}: id {_short(x)} listed twice; expected each clip once per split")
+                raise InputError(f"{loc}: id {short(x)} listed twice; expected each clip once per split")
             seen.add(x)
         clean[name] = [str(x) for x in ids]
     return out, clean
@@ -355,14 +340,14 @@ def _check_annotation(path, i: int, a, budget: list[int]) -> dict:
         if key not in a:
             raise InputError(f"{path}, {loc}, field {key!r}: missing")
     if not isinstance(a["frame_dir"], str) or not a["frame_dir"]:
-        raise InputError(f"{path}, {loc}, field 'frame_dir': expected a clip id string, got {_short(a['frame_dir'])}")
+        raise InputError(f"{path}, {loc}, field 'frame_dir': expected a clip id string, got {short(a['frame_dir'])}")
     a["frame_dir"] = str(a["frame_dir"])
     label = a["label"]
     if isinstance(label, np.ndarray) and label.shape in ((), (1,)):
         label = label.reshape(()).item() if label.dtype.kind in "iu" else label
     if not _is_int(label) or not 0 <= int(label) < len(IMIGUE_CLASSES):
         raise InputError(f"{path}, {loc}, field 'label': expected an integer 0-{len(IMIGUE_CLASSES) - 1}, "
-                         f"got {_short(label)}")
+                         f"got {short(label)}")
     a["label"] = int(label)
     kp = _array(path, loc, a, "keypoint", 4, budget)
     if kp.shape[-1] not in (2, 3) or min(kp.shape[:3]) < 1:
@@ -377,7 +362,7 @@ def _check_annotation(path, i: int, a, budget: list[int]) -> dict:
     total = a.get("total_frames", kp.shape[1])
     if not _is_int(total) or int(total) != kp.shape[1]:
         raise InputError(f"{path}, {loc}, field 'total_frames': expected {kp.shape[1]} (keypoint T, an integer), "
-                         f"got {_short(total)}")
+                         f"got {short(total)}")
     a["total_frames"] = int(total)
     return a
 

@@ -18,12 +18,11 @@ straightforward per-prediction loop it is tested and benchmarked against.
 from __future__ import annotations
 
 import math
-import reprlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from mglib.errors import InputError
+from mglib.errors import InputError, short
 from mglib.metrics.levels import LABEL_SPACES, class_index, to_body_level
 from mglib.metrics.tiou import PROTOCOLS, tiou_rows
 
@@ -34,8 +33,6 @@ POINTTAD_TIOU = tuple(float(t) for t in np.arange(0.1, 1.0, 0.1))  # PointTAD's 
 TABLE3_TIOU = (0.2, 0.5, 0.7)  # the columns of the MMAD paper's Table 3 (plus the average over 0.1..0.9)
 # Memory the matcher may use for its blocks of predictions x ground-truth tIoU (bounded whatever the input).
 MATCH_BYTES = 64 << 20
-_REPR = reprlib.Repr()
-_REPR.maxstring = _REPR.maxother = 60
 
 
 @dataclass
@@ -77,17 +74,13 @@ def _label_space(obj) -> int | None:
 def _segment(seg, where: str) -> tuple[float, float]:
     """``[start, end]``: exactly two finite numbers (not strings, not booleans) with end >= start."""
     if not (isinstance(seg, (list, tuple)) and len(seg) == 2 and all(_is_number(v) for v in seg)):
-        raise InputError(f"{where}, field 'segment': expected [start, end] numbers, got {_short(seg)}")
+        raise InputError(f"{where}, field 'segment': expected [start, end] numbers, got {short(seg)}")
     s, e = float(seg[0]), float(seg[1])
     if not (math.isfinite(s) and math.isfinite(e)):
-        raise InputError(f"{where}, field 'segment': expected finite numbers, got {_short(seg)}")
+        raise InputError(f"{where}, field 'segment': expected finite numbers, got {short(seg)}")
     if e < s:
         raise InputError(f"{where}, field 'segment': end {e} is before start {s}")
     return s, e
-
-
-def _short(x) -> str:
-    return _REPR.repr(x)
 
 
 def _source(obj, default: str) -> str:
@@ -101,7 +94,10 @@ def _label_kind(label, where: str) -> type:
         return str
     if isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)):
         return int
-    raise InputError(f"{where}, field 'label': expected a class name (string) or index (integer), got {_short(label)}")
+    raise InputError(f"{where}, field 'label': expected a class name (string) or index (integer), got {short(label)}")
+
+
+_KIND_NAMES = {str: "a string", int: "an integer"}
 
 
 def _duration(v: dict, where: str) -> float:
@@ -109,7 +105,7 @@ def _duration(v: dict, where: str) -> float:
     if d is None:
         return math.nan
     if not _is_number(d) or not math.isfinite(d) or d <= 0:
-        raise InputError(f"{where}, field 'duration': expected a positive number of seconds, got {_short(d)}")
+        raise InputError(f"{where}, field 'duration': expected a positive number of seconds, got {short(d)}")
     return float(d)
 
 
@@ -136,7 +132,7 @@ def ground_truth_table(gt: dict, subset: str | None = None, clean: str | None = 
             raise InputError(f"{source}, video {vid!r}: expected an object with 'annotations'")
         sub = v.get("subset")
         if sub is not None and not isinstance(sub, str):
-            raise InputError(f"{source}, video {vid!r}, field 'subset': expected a string, got {_short(sub)}")
+            raise InputError(f"{source}, video {vid!r}, field 'subset': expected a string, got {short(sub)}")
         subsets_seen.add(sub)
         duration = _duration(v, f"{source}, video {vid!r}")
         if subset is not None and sub != subset:
@@ -159,8 +155,8 @@ def ground_truth_table(gt: dict, subset: str | None = None, clean: str | None = 
                 kinds.setdefault(kind, where)
                 if len(kinds) > 1:
                     other = next(w for k, w in kinds.items() if k is not kind)
-                    raise InputError(f"{where}, field 'label': {_short(label)} is a {kind.__name__} but the label of "
-                                     f"{other} is not; expected all class names (strings) or all class indices "
+                    raise InputError(f"{where}, field 'label': {short(label)} is {_KIND_NAMES[kind]} but the label "
+                                     f"of {other} is not; expected all class names (strings) or all class indices "
                                      "(integers)")
                 label = int(label) if isinstance(label, np.integer) else label
             if clean in ("opentad", "detad") and e - s <= 0:
@@ -242,7 +238,7 @@ def prediction_table(preds: dict, gt: GroundTruth, num_classes: int | None = Non
         if not isinstance(p, dict) or not {"segment", "label", "score"} <= set(p):
             raise InputError(f"{where}: expected an object with 'segment', 'label' and 'score'")
         if not _is_number(p["score"]) or not math.isfinite(float(p["score"])):
-            raise InputError(f"{where}, field 'score': expected a finite number, got {_short(p['score'])}")
+            raise InputError(f"{where}, field 'score': expected a finite number, got {short(p['score'])}")
         _segment(p["segment"], where)
         raise InputError(f"{where}: malformed prediction")  # not reached: _segment raised
     video = np.repeat(np.array([c[0] for c in counts], np.int64), [c[1] for c in counts])
@@ -256,7 +252,7 @@ def prediction_table(preds: dict, gt: GroundTruth, num_classes: int | None = Non
             i = next(i for i, x in enumerate(labels) if type(x) is t)
             vid, item = _locate(preds, i)
             raise InputError(f"{source}, video {vid!r}, item {item}, field 'label': expected a class name (string) "
-                             f"or index (integer), got {_short(lab)}")
+                             f"or index (integer), got {short(lab)}")
     uniq = set(labels)
     if num_classes is not None:  # a known taxonomy: map (and check) each distinct label once
         canon = {}
@@ -272,7 +268,7 @@ def prediction_table(preds: dict, gt: GroundTruth, num_classes: int | None = Non
         other = next((lab for lab in kinds.values() if (str if isinstance(lab, str) else int) is not gt.label_kind),
                      None)
         if other is not None:
-            raise InputError(f"{source}: label {other!r} is {'a string' if isinstance(other, str) else 'an integer'} "
+            raise InputError(f"{source}: label {short(other)} is {_KIND_NAMES[str if isinstance(other, str) else int]} "
                              f"but the labels of {gt.source} are {'strings' if gt.label_kind is str else 'integers'}; "
                              "expected the same label type in both files")
     label = np.array([class_of.get(lab, -1) for lab in labels], dtype=np.int64).reshape(n)
