@@ -53,6 +53,18 @@ def test_ground_truth_json(capsys, cmd, name, needle):
         assert res["num_ground_truth"] == 3 and res["average_mAP"] > 0
 
 
+@pytest.mark.parametrize("cmd", [detection, errors])
+@pytest.mark.parametrize("folder,name", [
+    ("gt_json", "video_is_list.json"), ("gt_json", "annotations_object.json"), ("gt_json", "annotation_not_object.json"),
+    ("gt_json", "no_database.json"), ("gt_json", "label_null.json"), ("pred_json", "item_not_object.json"),
+    ("pred_json", "video_not_list.json"), ("pred_json", "results_list.json"), ("pred_json", "label_dict.json"),
+])
+def test_body_level_on_malformed_files(capsys, cmd, folder, name):
+    # the other side is a valid MMA-52 file (integer classes), so the error can only be about this file
+    gt, pred = (fixture(folder, name), SUBMISSION) if folder == "gt_json" else (GT_CSV, fixture(folder, name))
+    refused(capsys, cmd(gt, pred, "--level", "body"), name)
+
+
 @pytest.mark.parametrize("name,needle", cases("pred_json"))
 def test_predictions_json(capsys, name, needle):
     res = check(capsys, detection(GT_JSON, fixture("pred_json", name)), needle, name)

@@ -152,7 +152,8 @@ def error_analysis(gt: dict, preds: dict, tiou=(0.5,), subset: str | None = None
     """
     thr = [float(t) for t in np.atleast_1d(tiou)]
     if level == "body":
-        gt, preds = to_body_level(gt, "ground truth"), to_body_level(preds, "predictions")
+        gt = to_body_level(gt, _source(gt, "ground truth"))
+        preds = to_body_level(preds, _source(preds, "predictions"))
     elif level != "action":
         raise InputError(f"level: expected 'action' or 'body', got {level!r}")
     num_classes = num_classes or _label_space(gt) or _label_space(preds)

@@ -481,7 +481,8 @@ def detection_map(gt: dict, preds: dict, tiou=DEFAULT_TIOU, protocol: str = "ope
     if protocol not in PROTOCOLS:
         raise InputError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}")
     if level == "body":
-        gt, preds = to_body_level(gt, "ground truth"), to_body_level(preds, "predictions")
+        gt = to_body_level(gt, _source(gt, "ground truth"))
+        preds = to_body_level(preds, _source(preds, "predictions"))
         num_classes = None  # the mapped dicts carry label_space ma52-body
     elif level != "action":
         raise InputError(f"level: expected 'action' or 'body', got {level!r}")
