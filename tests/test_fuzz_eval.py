@@ -55,8 +55,8 @@ def test_ground_truth_json(capsys, cmd, name, needle):
 
 @pytest.mark.parametrize("cmd", [detection, errors])
 @pytest.mark.parametrize("folder,name", [
-    ("gt_json", "video_is_list.json"), ("gt_json", "annotations_object.json"), ("gt_json", "annotation_not_object.json"),
-    ("gt_json", "no_database.json"), ("gt_json", "label_null.json"), ("pred_json", "item_not_object.json"),
+    ("gt_json", "video_is_list.json"), ("gt_json", "annotations_object.json"),
+    ("gt_json", "annotation_not_object.json"), ("gt_json", "no_database.json"), ("gt_json", "label_null.json"), ("pred_json", "item_not_object.json"),
     ("pred_json", "video_not_list.json"), ("pred_json", "results_list.json"), ("pred_json", "label_dict.json"),
 ])
 def test_body_level_on_malformed_files(capsys, cmd, folder, name):

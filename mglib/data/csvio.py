@@ -148,7 +148,8 @@ def int_table(path, fields: tuple[str, ...], what: str = "CSV file") -> tuple[np
     return out, [line for line, _ in rows]
 
 
-def float_matrix(path, num_cols: int, col_name=lambda j: f"column {j + 1}", what: str = "numeric CSV table") -> np.ndarray:
+def float_matrix(path, num_cols: int, col_name=lambda j: f"column {j + 1}",
+                 what: str = "numeric CSV table") -> np.ndarray:
     """A headerless numeric CSV with ``num_cols`` columns -> float32 (N, num_cols).
 
     Fast path through numpy; on any failure the file is re-scanned to name the first bad row and column.

@@ -395,7 +395,8 @@ class IMiGUEVideo:
 def read_raw_labels(path, num_frames: int | None = None) -> np.ndarray:
     """``class,start_frame,end_frame`` rows -> (N, 3) int64 [class 0-31, start, end]; with ``num_frames`` (the
     skeleton rows), ``end_frame`` must address one of them."""
-    rows, lines = int_table(path, ("class", "start_frame", "end_frame"), "iMiGUE label file class,start_frame,end_frame")
+    rows, lines = int_table(path, ("class", "start_frame", "end_frame"),
+                            "iMiGUE label file class,start_frame,end_frame")
     for line, (lab, s, e), out in zip(lines, rows.copy(), rows):
         try:
             out[0] = imigue_raw_to_index(int(lab))

@@ -42,7 +42,8 @@ def read_csv(path, split: str) -> list[MMAVideo]:
     rows = read_rows(path, f"MMA-52 annotation CSV with header {','.join(HEADER)}")
     if not rows or tuple(rows[0][1]) != HEADER:
         got = ",".join(rows[0][1]) if rows else "an empty file"
-        raise InputError(f"{where(path, rows[0][0] if rows else 1)}: expected header {','.join(HEADER)}, got {got[:80]}")
+        raise InputError(f"{where(path, rows[0][0] if rows else 1)}: expected header {','.join(HEADER)}, "
+                         f"got {got[:80]}")
     videos: dict[str, dict] = {}
     for k, (r, cells) in enumerate(rows[1:]):
         if len(cells) != len(HEADER):

@@ -46,8 +46,8 @@ def to_body_level(data, source: str = "input"):
         db = {}
         for vid, v in data["database"].items():
             anns = v.get("annotations") if isinstance(v, dict) else None
-            db[vid] = v if not isinstance(anns, list) else {
-                **v, "annotations": [relabel(a, f"{source}, video {vid!r}, annotation {i}") for i, a in enumerate(anns)]}
+            db[vid] = v if not isinstance(anns, list) else {**v, "annotations": [
+                relabel(a, f"{source}, video {vid!r}, annotation {i}") for i, a in enumerate(anns)]}
         return {**data, "database": db, "label_space": "ma52-body"}
     if isinstance(data, dict) and isinstance(data.get("results"), dict):
         res = {vid: [relabel(p, f"{source}, video {vid!r}, item {i}") for i, p in enumerate(items)]
