@@ -7,12 +7,22 @@ from collections import Counter
 from pathlib import Path
 
 from mglib import paths
+from mglib.errors import InputError
 
 
 def generate(args) -> int:
     from mglib.data import synthetic
 
-    info = synthetic.generate(args.dataset, args.profile, args.out, seed=args.seed)
+    if not 0 <= args.seed < 2**63:
+        raise InputError(f"--seed {args.seed}: expected an integer 0 <= seed < 2**63")
+    out = Path(args.out)
+    if not args.out.strip() or (out.exists() and not out.is_dir()):
+        raise InputError(f"--out {args.out!r}: expected a folder to write the dataset into")
+    try:
+        info = synthetic.generate(args.dataset, args.profile, out, seed=args.seed)
+    except OSError as e:
+        raise InputError(f"{e.filename or out}: cannot write ({e.strerror or type(e).__name__}); expected a "
+                         "writable --out folder") from None
     print(f"[mglib] {args.dataset} ({args.profile}, seed {args.seed}): {info['frames']} frames "
           f"in {info['seconds']:.1f} s -> {args.out}", file=sys.stderr)
     return 0
@@ -37,7 +47,7 @@ def summarize(dataset: str, path) -> dict:
         from mglib.data import imigue
 
         path = Path(path)
-        if path.is_dir():  # convenience: the synthetic layout's folder
+        if path.is_dir() and (path / "imigue.pkl").exists():  # convenience: the synthetic layout's folder
             path = path / "imigue.pkl"
         anns, split = imigue.load_pyskl(path)
         label = {a["frame_dir"]: a["label"] for a in anns}
