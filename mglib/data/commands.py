@@ -1,4 +1,4 @@
-"""Handlers of ``python -m mglib data {generate,inspect,ensure}`` (contract: cli.md)."""
+"""Handlers of ``python -m mglib data {generate,inspect,ensure,fetch}`` (contract: cli.md)."""
 from __future__ import annotations
 
 import json
@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from mglib import paths
+from mglib.errors import InputError
 
 
 def generate(args) -> int:
@@ -79,4 +80,16 @@ def ensure(args) -> int:
     _ensure(args.profile)
     for d in paths.DATASETS:
         print(f"[mglib] {d}: {paths.relative(paths.synthetic_dir(d, args.profile))}", file=sys.stderr)
+    return 0
+
+
+def fetch(args) -> int:
+    from mglib.data import fetch as registry
+
+    if args.list:
+        print(registry.listing())
+        return 0
+    if not args.name:
+        raise InputError(f"data fetch: expected a file set name ({', '.join(registry.REGISTRY)}) or --list")
+    registry.fetch(args.name, out=args.out, mirror=registry.mirror_root(args.mirror))
     return 0
