@@ -14,8 +14,10 @@ def generate(args) -> int:
     from mglib.data import synthetic
 
     info = synthetic.generate(args.dataset, args.profile, args.out, seed=args.seed)
+    timelines = {"real": ", real MMA-52 timelines replayed",
+                 "parametric": ", parametric timelines (no verified real annotations in data/real/mma52)"}
     print(f"[mglib] {args.dataset} ({args.profile}, seed {args.seed}): {info['frames']} frames "
-          f"in {info['seconds']:.1f} s -> {args.out}", file=sys.stderr)
+          f"in {info['seconds']:.1f} s{timelines.get(info.get('timelines'), '')} -> {args.out}", file=sys.stderr)
     return 0
 
 
