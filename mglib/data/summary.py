@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from mglib.data import imigue, mma52, smg
-from mglib.taxonomy import ACTION_TO_BODY, MA52_BODY_LEVELS, MA52_CODES
+from mglib.taxonomy import ACTION_TO_BODY, MA52_BODY_LEVELS, MA52_CODES, MA52_NAMES, imigue_index_to_raw
 
 # Figures as reported by the dataset papers / releases (see the chapter for sources); never computed here.
 REPORTED = [
@@ -66,34 +66,145 @@ def synthetic_overview(roots: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("dataset")
 
 
-def mma_instances(root) -> pd.DataFrame:
-    """Every MMA-52 instance with split, class, code, body level and duration in seconds."""
+def mma_instances(root, splits=("train", "val", "test")) -> pd.DataFrame:
+    """Every MMA-52 instance of ``splits``: split, video, class, code, name, body level, start, end and duration in
+    seconds, the video's duration and fps, and whether the instance overlaps another instance of its video."""
     rows = []
     for split, vids in mma52.read_root(root).items():
+        if split not in splits:
+            continue
         for v in vids:
             for s, e, c in v.instances:
                 c = int(c)
                 rows.append({"split": split, "video": v.video_id, "class": c, "code": MA52_CODES[c],
-                             "body": MA52_BODY_LEVELS[ACTION_TO_BODY[c]], "seconds": (e - s) / v.fps,
-                             "start": s / v.fps, "end": e / v.fps})
-    return pd.DataFrame(rows)
+                             "name": MA52_NAMES[c], "body": MA52_BODY_LEVELS[ACTION_TO_BODY[c]],
+                             "seconds": (e - s) / v.fps, "start": s / v.fps, "end": e / v.fps, "video_s": v.duration,
+                             "fps": v.fps})
+    inst = pd.DataFrame(rows)
+    pairs = overlap_pairs(inst)
+    inst["overlaps"] = False
+    inst.loc[np.unique(pairs[["i", "j"]].to_numpy()), "overlaps"] = True
+    return inst
+
+
+def overlap_pairs(inst: pd.DataFrame) -> pd.DataFrame:
+    """Within-video instance pairs (row positions i < j of ``inst``) that overlap in time."""
+    a = inst[["video", "start", "end"]].reset_index(drop=True).rename_axis("i").reset_index()
+    m = a.merge(a.rename(columns={"i": "j"}), on="video", suffixes=("_i", "_j"))
+    m = m[(m.i < m.j) & (m.start_i < m.end_j) & (m.start_j < m.end_i)]
+    return m[["video", "i", "j"]].reset_index(drop=True)
 
 
 def cooccurrence(inst: pd.DataFrame, level: str = "body") -> pd.DataFrame:
-    """Counts of within-video instance pairs that overlap in time, by body level (or class)."""
+    """Counts of within-video instance pairs that overlap in time, by body level (or class); symmetric, a pair of
+    one label counted once on the diagonal."""
     key = "body" if level == "body" else "class"
     labels = MA52_BODY_LEVELS if level == "body" else list(range(52))
-    mat = pd.DataFrame(0, index=labels, columns=labels)
-    for _, g in inst.groupby("video"):
-        r = g.to_dict("records")
-        for i in range(len(r)):
-            for j in range(i + 1, len(r)):
-                if r[i]["start"] < r[j]["end"] and r[j]["start"] < r[i]["end"]:
-                    a, b = r[i][key], r[j][key]
-                    mat.loc[a, b] += 1
-                    if a != b:
-                        mat.loc[b, a] += 1
-    return mat
+    pairs = overlap_pairs(inst)
+    a, b = inst[key].to_numpy()[pairs.i], inst[key].to_numpy()[pairs.j]
+    index = {lab: k for k, lab in enumerate(labels)}
+    mat = np.zeros((len(labels), len(labels)), np.int64)
+    ia, ib = np.array([index[x] for x in a], np.int64), np.array([index[x] for x in b], np.int64)
+    np.add.at(mat, (ia, ib), 1)
+    np.add.at(mat, (ib, ia), (ia != ib).astype(np.int64))
+    return pd.DataFrame(mat, index=labels, columns=labels)
+
+
+# ---------------------------------------------------------------------------------------------- real vs synthetic
+# Durations count frames inclusively (end - start + 1); a gap is the next start minus the previous end (1: back to
+# back, <= 0: overlapping), over segments sorted by start within a sequence or video.
+
+def _segment_rows(per_video: list[np.ndarray], fps: float, unit: str, real: dict, keys: tuple[str, str, str],
+                  names: tuple[str, str, str]) -> tuple[list, np.ndarray, np.ndarray]:
+    """The rows shared by SMG and iMiGUE from [class, start, end] segment lists (one array per sequence or video),
+    lengths in ``unit`` (frames or s): count per container, duration and gap quantiles, real beside synthetic.
+    ``keys``: the calibration table's count, duration and gap entries; ``names``: container, segment, their plural."""
+    scale = 1.0 if unit == "frames" else 1.0 / fps
+    dur, gap, n = [], [], []
+    for lab in per_video:
+        lab = lab[np.argsort(lab[:, 1], kind="stable")]
+        n.append(len(lab))
+        dur.append((lab[:, 2] - lab[:, 1] + 1) * scale)
+        gap.append((lab[1:, 1] - lab[:-1, 2]) * scale)
+    n, dur, gap = np.asarray(n), np.concatenate(dur), np.concatenate(gap)
+    container, segment, segments = names
+    count, d_key, g_key = (real[k] for k in keys)
+    rows = [(f"{segments} per {container}, median", count["median"], float(np.median(n))),
+            (f"{segments} per {container}, mean", count["mean"], float(n.mean()))]
+    for label, key, value in (("10th percentile", "p10", np.percentile(dur, 10)), ("median", "median", np.median(dur)),
+                              ("mean", "mean", dur.mean()), ("90th percentile", "p90", np.percentile(dur, 90))):
+        rows.append((f"duration ({unit}), {label}", d_key[key], float(value)))
+    for label, key, q in (("10th percentile", "p10", 10), ("median", "median", 50), ("90th percentile", "p90", 90)):
+        rows.append((f"gap to the next {segment} ({unit}), {label}", g_key[key], float(np.percentile(gap, q))))
+    classes = np.concatenate([lab[:, 0] for lab in per_video])
+    return rows, gap, classes
+
+
+def _table(stats: list[tuple[str, object, object]], decimals: int = 2) -> pd.DataFrame:
+    def fmt(v):
+        if isinstance(v, str):
+            return v
+        return f"{v:,}" if isinstance(v, (int, np.integer)) else f"{v:.{decimals}f}"
+    return pd.DataFrame([{"statistic": k, "real": fmt(r), "synthetic": fmt(y)} for k, r, y in stats])
+
+
+def _pct(x) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def smg_vs_real(root) -> pd.DataFrame:
+    """SMG training sequences (subjects 1-35): the real fine labels' aggregates beside the synthetic ones."""
+    from mglib.data.calibration import SMG, class_shares
+
+    per = [smg.read_labels(f / f"{f.name}_finelabels.csv") for f in smg.sequence_folders(root)
+           if smg.split_of(smg.subject_of(f)) == "train"]
+    rows, gap, classes = _segment_rows(per, 30.0, "frames", SMG, ("gestures_per_sequence", "duration_frames",
+                                                                  "gap_frames"), ("sequence", "gesture", "gestures"))
+    shares = np.bincount(classes, minlength=17) / len(classes)
+    top2 = np.argsort(-shares, kind="stable")[:2]
+    (c1, s1), (c2, s2) = sorted(class_shares(SMG).items(), key=lambda kv: -kv[1])[:2]
+    return _table([("training sequences", SMG["sequences"], len(per)), ("gestures", SMG["gestures"], len(classes)),
+                   *rows,
+                   ("consecutive pairs that overlap", "{} of {}".format(*SMG["overlapping_pairs"]),
+                    f"{int((gap <= 0).sum())} of {len(gap)}"),
+                   ("two largest classes (label), share", f"{c1} + {c2}: {_pct(s1 + s2)}",
+                    f"{top2[0] + 1} + {top2[1] + 1}: {_pct(shares[top2].sum())}")], decimals=1)
+
+
+def imigue_vs_real(root) -> pd.DataFrame:
+    """iMiGUE long videos: the real label table's aggregates beside the synthetic raw videos' labels."""
+    from mglib.data.calibration import IMIGUE, class_shares
+
+    per = [imigue.read_raw_labels(f / f"{f.name}_label.csv")
+           for f in sorted(p for p in (Path(root) / "raw").iterdir() if p.is_dir())]
+    rows, gap, classes = _segment_rows(per, 25.0, "s", IMIGUE, ("segments_per_video", "duration_s", "gap_s"),
+                                       ("video", "segment", "segments"))
+    shares = np.bincount(classes, minlength=32) / len(classes)
+    real = class_shares(IMIGUE)
+    mg = int(np.argmax(shares[:31]))
+    return _table([("videos", IMIGUE["videos"], len(per)), ("segments", IMIGUE["segments"], len(classes)), *rows,
+                   ("consecutive pairs that overlap", _pct(IMIGUE["overlap_share"]), _pct(float((gap <= 0).mean()))),
+                   ("non-micro-gesture class (raw 99), share", _pct(real[99]), _pct(shares[31])),
+                   ("largest micro-gesture class (raw label), share", f"31: {_pct(real[31])}",
+                    f"{imigue_index_to_raw(mg)}: {_pct(shares[mg])}")])
+
+
+def mma_vs_real(real_root, root) -> pd.DataFrame:
+    """MMA-52 training split: the real annotation CSVs beside the synthetic ones."""
+    rows = []
+    for name, path in (("real", real_root), ("synthetic", root)):
+        inst = mma_instances(path, ("train",))
+        videos = inst.groupby("video").agg(n=("class", "size"), dur=("video_s", "first"))
+        top5 = inst["class"].value_counts().to_numpy()[:5].sum() / len(inst)
+        rows.append([len(videos), len(inst), float(videos.n.mean()), float(videos.dur.mean()),
+                     float(np.percentile(inst.seconds, 10)), float(inst.seconds.median()), float(inst.seconds.mean()),
+                     float(np.percentile(inst.seconds, 90)), _pct(inst.overlaps.mean()),
+                     float((inst.seconds / inst.video_s).median()), _pct(top5)])
+    names = ["videos", "instances", "instances per video", "video length (s), mean",
+             "instance length (s), 10th percentile", "instance length (s), median", "instance length (s), mean",
+             "instance length (s), 90th percentile", "instances overlapping another of their video",
+             "coverage (instance / video length), median", "five largest classes, share"]
+    return _table([(k, r, y) for k, r, y in zip(names, *rows)])
 
 
 def subject_table(roots: dict) -> pd.DataFrame:

@@ -245,21 +245,20 @@ def best_params(rows: list[dict]) -> TemplateParams:
 
 
 # ---------------------------------------------------------------------------------------------- oracles
-def localisation_oracle(train: Split, split: Split, length_bins: int = 8) -> Detections:
-    """Localisation solved: each distinct ground-truth segment, predicted as every action class, scored by the
-    class's training share among instances of similar length (``length_bins`` quantile bins, add-one smoothing)."""
+def localisation_oracle(train: Split, split: Split, level: str = "action", length_bins: int = 8) -> Detections:
+    """Localisation solved: each distinct ground-truth segment, predicted as every class of ``level``, scored by the
+    class's share among training instances of similar length (``length_bins`` quantile bins, add-one smoothing)."""
+    C = NUM_CLASSES[level]
     length = train.end - train.start
     edges = np.quantile(length, np.linspace(0, 1, length_bins + 1))
     edges[0], edges[-1] = -np.inf, np.inf
-    counts = np.ones((length_bins, NUM_CLASSES["action"]))
-    np.add.at(counts, (_bin(length, edges), train.label), 1)
+    counts = np.ones((length_bins, C))
+    np.add.at(counts, (_bin(length, edges), train.labels(level)), 1)
     prob = counts / counts.sum(1, keepdims=True)  # (bins, C)
     seg = np.unique(np.stack([split.video, split.start, split.end], 1), axis=0)  # distinct segments, by video
-    C = NUM_CLASSES["action"]
     vid, s, e = (np.repeat(seg[:, k], C) for k in range(3))
     label = np.tile(np.arange(C), len(seg))
-    score = prob[_bin(e - s, edges), label]
-    return Detections.listed(vid.astype(np.int64), s, e, label, score)
+    return Detections.listed(vid.astype(np.int64), s, e, label, prob[_bin(e - s, edges), label], level)
 
 
 def classes_present(split: Split, level: str = "action") -> list[set]:
@@ -311,3 +310,33 @@ def results_dict(det: Detections, videos: list[str]) -> dict:
         out[videos[det.video[i]]].append({"segment": [float(det.start[i]), float(det.end[i])],
                                           "label": int(det.label[i]), "score": float(det.score[i])})
     return {"results": out, "label_space": "ma52" if det.level == "action" else "ma52-body"}
+
+
+# ---------------------------------------------------------------------------------------------- the chapter's runs
+BASELINES = ("whole_video", "typical_segments", "templates")
+ORACLES = ("localisation_solved", "classification_solved")
+LEVELS = ("action", "body")
+
+
+def evaluate(data: dict, search: Search) -> dict:
+    """Fit every blind detector on the real train annotations and score it, and the oracles, on val.
+
+    Returns ``{"scores": {name: {protocol: {level: evaluator result}}}, "params": {level: TemplateParams},
+    "cv": [rows of cross_validate]}``. The template detector and the oracles are fitted per level.
+    """
+    train, val = Split.of(data["train"]), Split.of(data["val"])
+    scorer = Scorer(data["val"])
+    cv = [row for level in LEVELS for row in cross_validate(data["train"], level, search)]
+    params = {level: best_params([r for r in cv if r["level"] == level]) for level in LEVELS}
+    scores = {"whole_video": scorer(whole_video(train, val)), "typical_segments": scorer(typical_segments(train, val))}
+    per_level = {name: {} for name in ("templates", *ORACLES)}
+    for level in LEVELS:
+        model = fit_templates(train, params[level])
+        dets = {"templates": predict_templates(model, val),
+                "localisation_solved": localisation_oracle(train, val, level),
+                "classification_solved": predict_templates(model, val, classes_present(val, level))}
+        for name, det in dets.items():
+            per_level[name][level] = scorer(det, levels=(level,))
+    for name, by_level in per_level.items():
+        scores[name] = {p: {lv: by_level[lv][p][lv] for lv in LEVELS} for p in ("opentad", "pointtad")}
+    return {"scores": scores, "params": params, "cv": cv}
