@@ -1,5 +1,5 @@
-"""Tables and figures of the datasets chapter (notebooks/01_datasets): real datasets as reported, and the synthetic
-stand-ins read back through the same readers the studies use."""
+"""Tables and figures of the datasets chapter (notebooks/01_datasets): real datasets as reported, the synthetic
+stand-ins read back through the same readers the studies use, and real and synthetic statistics side by side."""
 from __future__ import annotations
 
 import json
@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mglib import book
 from mglib.data import imigue, mma52, smg
 from mglib.taxonomy import ACTION_TO_BODY, MA52_BODY_LEVELS, MA52_CODES, MA52_NAMES, imigue_index_to_raw
 
@@ -28,15 +29,16 @@ REPORTED = [
 ]
 
 
-def reported_table() -> pd.DataFrame:
-    return pd.DataFrame(REPORTED).set_index("dataset")
+def reported_table():
+    return book.table(pd.DataFrame(REPORTED), "The datasets as their papers and releases describe them (reported, not "
+                      "measured here).", "reported")
 
 
 def meta(root) -> dict:
     return json.loads((Path(root) / "meta.json").read_text())
 
 
-def synthetic_overview(roots: dict) -> pd.DataFrame:
+def synthetic_overview(roots: dict, profile: str):
     """One row per synthetic dataset: items, instances, classes present, subjects per split, mean duration."""
     rows = []
     seqs = smg.read_root(roots["smg"])
@@ -63,7 +65,9 @@ def synthetic_overview(roots: dict) -> pd.DataFrame:
                  "mean video (s)": round(float(np.mean([v.duration for v in vids])), 1),
                  "mean instance (s)": round(float(np.mean([(e - s) / v.fps for v in vids
                                                           for s, e, _ in v.instances])), 2)})
-    return pd.DataFrame(rows).set_index("dataset")
+    return book.table(pd.DataFrame(rows), f"The synthetic stand-ins at the `{profile}` profile, read back through the "
+                      "readers: items, labelled instances, classes present, subjects per split and mean lengths.",
+                      "synthetic", decimals=2)
 
 
 def mma_instances(root, splits=("train", "val", "test")) -> pd.DataFrame:
@@ -152,7 +156,7 @@ def _pct(x) -> str:
     return f"{100 * x:.1f} %"
 
 
-def smg_vs_real(root) -> pd.DataFrame:
+def smg_vs_real(root):
     """SMG training sequences (subjects 1-35): the real fine labels' aggregates beside the synthetic ones."""
     from mglib.data.calibration import SMG, class_shares
 
@@ -163,15 +167,19 @@ def smg_vs_real(root) -> pd.DataFrame:
     shares = np.bincount(classes, minlength=17) / len(classes)
     top2 = np.argsort(-shares, kind="stable")[:2]
     (c1, s1), (c2, s2) = sorted(class_shares(SMG).items(), key=lambda kv: -kv[1])[:2]
-    return _table([("training sequences", SMG["sequences"], len(per)), ("gestures", SMG["gestures"], len(classes)),
-                   *rows,
-                   ("consecutive pairs that overlap", "{} of {}".format(*SMG["overlapping_pairs"]),
-                    f"{int((gap <= 0).sum())} of {len(gap)}"),
-                   ("two largest classes (label), share", f"{c1} + {c2}: {_pct(s1 + s2)}",
-                    f"{top2[0] + 1} + {top2[1] + 1}: {_pct(shares[top2].sum())}")], decimals=1)
+    stats = [("training sequences", SMG["sequences"], len(per)), ("gestures", SMG["gestures"], len(classes)), *rows,
+             ("consecutive pairs that overlap", "{} of {}".format(*SMG["overlapping_pairs"]),
+              f"{int((gap <= 0).sum())} of {len(gap)}"),
+             ("two largest classes (label), share", f"{c1} + {c2}: {_pct(s1 + s2)}",
+              f"{top2[0] + 1} + {top2[1] + 1}: {_pct(shares[top2].sum())}")]
+    return book.table(_table(stats, decimals=1), "SMG training sequences (subjects 1-35): aggregates of the real fine "
+                      "labels (reconstructed from a public MiGA challenge entry; `mglib.data.calibration`) beside the "
+                      "synthetic ones at this profile. Durations count frames inclusively; a gap is the next start "
+                      "minus the previous end (1: back to back, 0 or less: overlapping); labels are the raw 1-17.",
+                      "smg-vs-real")
 
 
-def imigue_vs_real(root) -> pd.DataFrame:
+def imigue_vs_real(root):
     """iMiGUE long videos: the real label table's aggregates beside the synthetic raw videos' labels."""
     from mglib.data.calibration import IMIGUE, class_shares
 
@@ -182,15 +190,23 @@ def imigue_vs_real(root) -> pd.DataFrame:
     shares = np.bincount(classes, minlength=32) / len(classes)
     real = class_shares(IMIGUE)
     mg = int(np.argmax(shares[:31]))
-    return _table([("videos", IMIGUE["videos"], len(per)), ("segments", IMIGUE["segments"], len(classes)), *rows,
-                   ("consecutive pairs that overlap", _pct(IMIGUE["overlap_share"]), _pct(float((gap <= 0).mean()))),
-                   ("non-micro-gesture class (raw 99), share", _pct(real[99]), _pct(shares[31])),
-                   ("largest micro-gesture class (raw label), share", f"31: {_pct(real[31])}",
-                    f"{imigue_index_to_raw(mg)}: {_pct(shares[mg])}")])
+    stats = [("videos", IMIGUE["videos"], len(per)), ("segments", IMIGUE["segments"], len(classes)), *rows,
+             ("consecutive pairs that overlap", _pct(IMIGUE["overlap_share"]), _pct(float((gap <= 0).mean()))),
+             ("non-micro-gesture class (raw 99), share", _pct(real[99]), _pct(shares[31])),
+             ("largest micro-gesture class (raw label), share", f"31: {_pct(real[31])}",
+              f"{imigue_index_to_raw(mg)}: {_pct(shares[mg])}")]
+    return book.table(_table(stats), "iMiGUE long videos: aggregates of all 18,498 real labelled segments (the "
+                      "authors' label table; `mglib.data.calibration`) beside the labels of the synthetic raw videos "
+                      "at this profile, at 25 fps. Durations count frames inclusively; a gap is the next start minus "
+                      "the previous end.", "imigue-vs-real")
 
 
-def mma_vs_real(real_root, root) -> pd.DataFrame:
-    """MMA-52 training split: the real annotation CSVs beside the synthetic ones."""
+def mma_vs_real(real_root, root):
+    """MMA-52 training split: the real annotation CSVs beside the synthetic ones (a note when the real files are
+    not here)."""
+    if real_root is None:
+        return book.result_box("The real MMA-52 annotations are not in data/real/mma52, so this comparison is left out; "
+                               "`python -m mglib data fetch mma52-annotations` fetches them.", "MMA-52: real vs synthetic")
     rows = []
     for name, path in (("real", real_root), ("synthetic", root)):
         inst = mma_instances(path, ("train",))
@@ -204,10 +220,13 @@ def mma_vs_real(real_root, root) -> pd.DataFrame:
              "instance length (s), 10th percentile", "instance length (s), median", "instance length (s), mean",
              "instance length (s), 90th percentile", "instances overlapping another of their video",
              "coverage (instance / video length), median", "five largest classes, share"]
-    return _table([(k, r, y) for k, r, y in zip(names, *rows)])
+    return book.table(_table([(k, r, y) for k, r, y in zip(names, *rows)]), "MMA-52 training split: the real "
+                      "annotation CSVs (fetched and sha256-verified) beside the synthetic ones at this profile. Lengths "
+                      "in seconds with each video's fps; overlap: another instance of the same video overlaps in time.",
+                      "mma-vs-real")
 
 
-def subject_table(roots: dict) -> pd.DataFrame:
+def subject_table(roots: dict):
     rows = []
     for ds, root in roots.items():
         m = meta(root)
@@ -215,7 +234,9 @@ def subject_table(roots: dict) -> pd.DataFrame:
             subj = m["subjects"].get(split, [])
             rows.append({"dataset": ds, "split": split, "subjects": len(subj),
                          "ids": ", ".join(map(str, subj[:8])) + (" ..." if len(subj) > 8 else "")})
-    return pd.DataFrame(rows).set_index(["dataset", "split"])
+    return book.table(pd.DataFrame(rows), "Synthetic subjects per split: no subject appears in two splits of a "
+                      "dataset (for SMG, the held-out validation subjects count as `train` under the official rule).",
+                      "subjects")
 
 
 # ---------------------------------------------------------------------------------------------- figures
@@ -230,11 +251,11 @@ def plot_class_frequency(inst: pd.DataFrame, ax=None):
     counts = inst["class"].value_counts().reindex(range(52), fill_value=0).sort_values(ascending=False)
     colors = [_BODY_COLORS[ACTION_TO_BODY[c]] for c in counts.index]
     ax.bar(range(52), counts.values, color=colors)
-    ax.set_xticks(range(52), [MA52_CODES[c] for c in counts.index], rotation=90, fontsize=6)
+    ax.set_xticks(range(52), [MA52_CODES[c] for c in counts.index], rotation=90, fontsize=8)
     ax.set_ylabel("instances")
     for i, name in enumerate(MA52_BODY_LEVELS):
         ax.bar(0, 0, color=_BODY_COLORS[i], label=name)
-    ax.legend(fontsize=6, ncol=4)
+    ax.legend(fontsize=8, ncol=4)
     return ax
 
 
@@ -248,7 +269,7 @@ def plot_durations(inst: pd.DataFrame, ax=None):
     parts = ax.boxplot(data, patch_artist=True, widths=0.6, showfliers=False)
     for patch, c in zip(parts["boxes"], order):
         patch.set_facecolor(_BODY_COLORS[ACTION_TO_BODY[c]])
-    ax.set_xticks(range(1, len(order) + 1), [MA52_CODES[c] for c in order], rotation=90, fontsize=6)
+    ax.set_xticks(range(1, len(order) + 1), [MA52_CODES[c] for c in order], rotation=90, fontsize=8)
     ax.set_ylabel("duration (s)")
     return ax
 
@@ -339,3 +360,66 @@ def plot_smg_timeline(seq: smg.SMGSequence, ax=None):
     ax.set_xlabel("time (s)")
     ax.legend(fontsize=6, loc="lower right")
     return ax
+
+
+# ---------------------------------------------------------------------------------------------- the chapter's objects
+def figure_mma(inst: pd.DataFrame, timelines: str):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 1, figsize=(8, 5.5))
+    plot_class_frequency(inst, axes[0])
+    plot_durations(inst, axes[1])
+    fig.tight_layout()
+    return book.figure(fig, f"Synthetic MMA-52 at this profile ({timelines} timelines): instances per action class, "
+                       "sorted and coloured by body level (top), and instance length per class (bottom), in the style "
+                       "of Fig. 3 and 4 of the MMAD paper.", "mma-classes")
+
+
+def mma_findings(inst: pd.DataFrame, timelines: str):
+    counts = inst["class"].value_counts()
+    items = [f"{len(inst):,} instances in {inst.video.nunique():,} videos; {counts.size} of the 52 classes are present, "
+             f"the largest with {counts.max()} instances and the smallest with {counts.min()}.",
+             f"{_pct(inst.overlaps.mean())} of the instances overlap another instance of their video."]
+    items.append("Every video replays the timeline of the real video with the same id, and its annotation rows are "
+                 "that video's real rows, byte for byte." if timelines == "real" else
+                 "The real annotations were not available when the data was generated: the timelines are parametric.")
+    return book.result_box(items, "Synthetic MMA-52")
+
+
+def figure_cooccurrence(inst: pd.DataFrame):
+    pairs = len(overlap_pairs(inst))
+    total = int(sum(n * (n - 1) // 2 for n in inst.groupby("video").size()))
+    ax = plot_matrix(cooccurrence(inst, "body"))
+    return book.figure(ax.figure, f"Within-video instance pairs of the synthetic MMA-52 that overlap in time, by body "
+                       f"level: {pairs:,} of the {total:,} within-video pairs.", "mma-cooccurrence")
+
+
+def figure_strips(anns: list[dict], classes: list[int], root):
+    """Skeletons and RGB frames of one clip per class, side by side, at 25/50/75 % of the clip."""
+    import matplotlib.pyplot as plt
+
+    from mglib.taxonomy import IMIGUE_CLASSES, IMIGUE_CODES
+
+    clips = pick_clips(anns, classes)
+    titles = [IMIGUE_CODES[c] for c in classes]
+    fig = plt.figure(figsize=(8, 1.5 * len(clips)))
+    left, right = fig.subfigures(1, 2, width_ratios=[1.2, 1])
+    plot_skeleton_strip(clips, titles, fig=left)
+    plot_rgb_strip([imigue.clip_video_path(root, a["frame_dir"]) for a in clips], titles, fig=right)
+    names = "; ".join(f"{IMIGUE_CODES[c]} {IMIGUE_CLASSES[c].lower()}" for c in classes)
+    return book.figure(fig, f"One synthetic iMiGUE clip per class ({names}) at 25, 50 and 75 % of its length: the 2-D "
+                       "skeleton (left) and the RGB frames (right).", "strips")
+
+
+def figure_smg_timeline(seq: smg.SMGSequence):
+    ax = plot_smg_timeline(seq)
+    ax.figure.tight_layout()
+    return book.figure(ax.figure, f"Synthetic SMG sequence {seq.name} (subject {seq.subject}, {smg.split_of(seq.subject)}"
+                       f"): {len(seq.labels)} labelled gestures over {seq.num_frames / seq.fps:.0f} s, shaded by class "
+                       "(grey: the non-micro-gesture class 16), above the Kinect heights of both hands.", "smg-timeline")
+
+
+def benchmark_table(table: pd.DataFrame, profile: str):
+    return book.table(table, f"Generation time per dataset at the `{profile}` profile and reader throughput beside "
+                      "plain references (`pandas.read_csv`, unrestricted `pickle.load`); `per_s`: items per second.",
+                      "benchmark", decimals=3)
