@@ -279,11 +279,11 @@ def plot_matrix(mat: pd.DataFrame, ax=None, title=""):
 
     ax = ax or plt.subplots(figsize=(4, 3.5))[1]
     im = ax.imshow(mat.values, cmap="viridis")
-    ax.set_xticks(range(len(mat)), mat.columns, rotation=90, fontsize=7)
-    ax.set_yticks(range(len(mat)), mat.index, fontsize=7)
+    ax.set_xticks(range(len(mat)), mat.columns, rotation=90, fontsize=9)
+    ax.set_yticks(range(len(mat)), mat.index, fontsize=9)
     for i in range(len(mat)):
         for j in range(len(mat)):
-            ax.text(j, i, int(mat.values[i, j]), ha="center", va="center", fontsize=6, color="w")
+            ax.text(j, i, int(mat.values[i, j]), ha="center", va="center", fontsize=8, color="w")
     ax.set_title(title, fontsize=8)
     plt.colorbar(im, ax=ax, fraction=0.046)
     return ax
@@ -320,7 +320,7 @@ def plot_skeleton_strip(anns: list[dict], titles: list[str], frames=(0.25, 0.5, 
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:
-                ax.set_ylabel(title, fontsize=7)
+                ax.set_ylabel(title, fontsize=9)
     return fig
 
 
@@ -340,7 +340,7 @@ def plot_rgb_strip(videos: list[Path], titles: list[str], frames=(0.25, 0.5, 0.7
             ax.set_xticks([])
             ax.set_yticks([])
             if col == 0:
-                ax.set_ylabel(title, fontsize=7)
+                ax.set_ylabel(title, fontsize=9)
     return fig
 
 
@@ -356,9 +356,9 @@ def plot_smg_timeline(seq: smg.SMGSequence, ax=None):
     for c, s, e in seq.labels:
         color = "#999999" if c == 16 else plt.cm.tab20(int(c) % 20)
         ax.axvspan((s - 1) / seq.fps, e / seq.fps, color=color, alpha=0.3)
-        ax.text((s - 1) / seq.fps, top, str(int(c)), fontsize=6)
+        ax.text((s - 1) / seq.fps, top, str(int(c)), fontsize=8)
     ax.set_xlabel("time (s)")
-    ax.legend(fontsize=6, loc="lower right")
+    ax.legend(fontsize=8, loc="lower right")
     return ax
 
 

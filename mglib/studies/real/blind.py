@@ -4,8 +4,8 @@ Of a scored video these detectors see only its duration. Their scores tie across
 duration bin); the evaluator breaks ties by listing order, later-listed first, and predictions are listed video by
 video in the order of the annotation file. Chapter: notebooks/05_mma52_real.
 
-- ``whole``: every action class on the whole video, scored by its training frequency;
-- ``typical``: one segment per action class, of the class's median length (s) at its median relative centre, scored
+- ``whole_video``: every action class on the whole video, scored by its training frequency;
+- ``typical_segments``: one segment per action class, of the class's median length (s) at its median relative centre, scored
   by the class's training frequency;
 - ``templates``: per class and duration bin, up to K segments on a grid (fractions of the video, or seconds), chosen
   greedily on the training annotations to cover the most instances over the tIoU thresholds, each scored by the
@@ -71,9 +71,9 @@ class Detections:
         return len(self.score)
 
 
-def class_frequency(train: Split, level: str = "action") -> np.ndarray:
-    """Share of each class among the training instances."""
-    return np.bincount(train.labels(level), minlength=NUM_CLASSES[level]) / len(train.label)
+def class_frequency(train: Split) -> np.ndarray:
+    """Share of each action class among the training instances."""
+    return np.bincount(train.label, minlength=NUM_CLASSES["action"]) / len(train.label)
 
 
 def _every_class(split: Split):

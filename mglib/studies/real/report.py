@@ -273,7 +273,7 @@ def table_cv(cv: list[dict], params: dict):
     df = pd.DataFrame(cv)
     g = df.groupby(["level", "coords", "bins", "templates"], sort=False)["average_mAP"]
     out = g.agg(["mean", "std"]).reset_index()
-    out["OpenTAD average mAP (%)"] = [book.pm(m, s, decimals=2) for m, s in zip(out["mean"], out["std"])]
+    out["OpenTAD average mAP (%)"] = [book.pm(m, s, decimals=3) for m, s in zip(out["mean"], out["std"])]
     out["chosen"] = [params[r.level] == TemplateParams(r.coords, r.templates, r.bins, r.level) for r in out.itertuples()]
     out = out.drop(columns=["mean", "std"]).rename(columns={"templates": "K", "bins": "duration bins"})
     return book.table(out, f"Cross-validation of the template detector within train ({df.fold.nunique()} folds of "
