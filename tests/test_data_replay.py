@@ -65,6 +65,12 @@ def test_same_seed_same_sample_and_another_seed_another(real, replayed, tmp_path
     assert (replayed[1] / "anns/train.csv").read_bytes() != (replayed[0] / "anns/train.csv").read_bytes()
 
 
+def test_timeline_knobs_are_refused_while_replaying(real, tmp_path, monkeypatch):
+    monkeypatch.setattr(synth_mma52, "REAL_ROOT", real)
+    with pytest.raises(InputError, match="knob.s. cooccurrence shape parametric timelines"):
+        synthetic.generate("mma52", "smoke", tmp_path, seed=0, cooccurrence=0.9)
+
+
 def test_sample_rules_at_every_profile(real):
     rows = synth_mma52.real_rows(real)
     for name, prof in synth_mma52.PROFILES.items():

@@ -205,8 +205,9 @@ def mma_vs_real(real_root, root):
     """MMA-52 training split: the real annotation CSVs beside the synthetic ones (a note when the real files are
     not here)."""
     if real_root is None:
-        return book.result_box("The real MMA-52 annotations are not in data/real/mma52, so this comparison is left out; "
-                               "`python -m mglib data fetch mma52-annotations` fetches them.", "MMA-52: real vs synthetic")
+        return book.result_box("The real MMA-52 annotations are not in data/real/mma52, so this comparison is left "
+                               "out; `python -m mglib data fetch mma52-annotations` fetches them.",
+                               "MMA-52: real vs synthetic")
     rows = []
     for name, path in (("real", real_root), ("synthetic", root)):
         inst = mma_instances(path, ("train",))
@@ -221,8 +222,9 @@ def mma_vs_real(real_root, root):
              "instance length (s), 90th percentile", "instances overlapping another of their video",
              "coverage (instance / video length), median", "five largest classes, share"]
     return book.table(_table([(k, r, y) for k, r, y in zip(names, *rows)]), "MMA-52 training split: the real "
-                      "annotation CSVs (fetched and sha256-verified) beside the synthetic ones at this profile. Lengths "
-                      "in seconds with each video's fps; overlap: another instance of the same video overlaps in time.",
+                      "annotation CSVs (fetched and sha256-verified) beside the synthetic ones at this profile. "
+                      "Lengths in seconds with each video's fps; overlap: another instance of the same video overlaps "
+                      "in time.",
                       "mma-vs-real")
 
 
@@ -240,7 +242,7 @@ def subject_table(roots: dict):
 
 
 # ---------------------------------------------------------------------------------------------- figures
-_BODY_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3"]
+BODY_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3"]
 
 
 def plot_class_frequency(inst: pd.DataFrame, ax=None):
@@ -249,12 +251,12 @@ def plot_class_frequency(inst: pd.DataFrame, ax=None):
 
     ax = ax or plt.subplots(figsize=(8, 3))[1]
     counts = inst["class"].value_counts().reindex(range(52), fill_value=0).sort_values(ascending=False)
-    colors = [_BODY_COLORS[ACTION_TO_BODY[c]] for c in counts.index]
+    colors = [BODY_COLORS[ACTION_TO_BODY[c]] for c in counts.index]
     ax.bar(range(52), counts.values, color=colors)
     ax.set_xticks(range(52), [MA52_CODES[c] for c in counts.index], rotation=90, fontsize=8)
     ax.set_ylabel("instances")
     for i, name in enumerate(MA52_BODY_LEVELS):
-        ax.bar(0, 0, color=_BODY_COLORS[i], label=name)
+        ax.bar(0, 0, color=BODY_COLORS[i], label=name)
     ax.legend(fontsize=8, ncol=4)
     return ax
 
@@ -268,7 +270,7 @@ def plot_durations(inst: pd.DataFrame, ax=None):
     data = [inst.loc[inst["class"] == c, "seconds"].values for c in order]
     parts = ax.boxplot(data, patch_artist=True, widths=0.6, showfliers=False)
     for patch, c in zip(parts["boxes"], order):
-        patch.set_facecolor(_BODY_COLORS[ACTION_TO_BODY[c]])
+        patch.set_facecolor(BODY_COLORS[ACTION_TO_BODY[c]])
     ax.set_xticks(range(1, len(order) + 1), [MA52_CODES[c] for c in order], rotation=90, fontsize=8)
     ax.set_ylabel("duration (s)")
     return ax
@@ -377,8 +379,8 @@ def figure_mma(inst: pd.DataFrame, timelines: str):
 
 def mma_findings(inst: pd.DataFrame, timelines: str):
     counts = inst["class"].value_counts()
-    items = [f"{len(inst):,} instances in {inst.video.nunique():,} videos; {counts.size} of the 52 classes are present, "
-             f"the largest with {counts.max()} instances and the smallest with {counts.min()}.",
+    items = [f"{len(inst):,} instances in {inst.video.nunique():,} videos; {counts.size} of the 52 classes are "
+             f"present, the largest with {counts.max()} instances and the smallest with {counts.min()}.",
              f"{_pct(inst.overlaps.mean())} of the instances overlap another instance of their video."]
     items.append("Every video replays the timeline of the real video with the same id, and its annotation rows are "
                  "that video's real rows, byte for byte." if timelines == "real" else
@@ -414,9 +416,10 @@ def figure_strips(anns: list[dict], classes: list[int], root):
 def figure_smg_timeline(seq: smg.SMGSequence):
     ax = plot_smg_timeline(seq)
     ax.figure.tight_layout()
-    return book.figure(ax.figure, f"Synthetic SMG sequence {seq.name} (subject {seq.subject}, {smg.split_of(seq.subject)}"
-                       f"): {len(seq.labels)} labelled gestures over {seq.num_frames / seq.fps:.0f} s, shaded by class "
-                       "(grey: the non-micro-gesture class 16), above the Kinect heights of both hands.", "smg-timeline")
+    return book.figure(ax.figure, f"Synthetic SMG sequence {seq.name} (subject {seq.subject}, "
+                       f"{smg.split_of(seq.subject)}): {len(seq.labels)} labelled gestures over "
+                       f"{seq.num_frames / seq.fps:.0f} s, shaded by class (grey: the non-micro-gesture class 16), "
+                       "above the Kinect heights of both hands.", "smg-timeline")
 
 
 def benchmark_table(table: pd.DataFrame, profile: str):

@@ -20,7 +20,8 @@ import numpy as np
 
 from mglib.data import body, fetch, gestures, mma52
 from mglib.data.render import render
-from mglib.data.synthetic import Knobs, class_weights, duration_frames, make_camera, make_event, parallel_map, rng_for
+from mglib.data.synthetic import (DEFAULT_KNOBS, Knobs, class_weights, duration_frames, make_camera, make_event,
+                                  parallel_map, rng_for)
 from mglib.data.video import write_video
 from mglib.errors import InputError
 from mglib.taxonomy import NUM_CLASSES
@@ -184,9 +185,18 @@ def _replay(root: Path, prof: MMAProfile, out: Path, seed: int, knobs: Knobs) ->
                     "verbatim (test replays real val videos, so its fps is written 30.0 as in val.csv)"}
 
 
+TIMELINE_KNOBS = ("duration", "cooccurrence", "imbalance")  # shape parametric timelines only
+
+
 def generate(prof: MMAProfile, out: Path, seed: int, knobs: Knobs) -> dict:
     root = real_root()
-    return _replay(root, prof, out, seed, knobs) if root is not None else _parametric(prof, out, seed, knobs)
+    if root is None:
+        return _parametric(prof, out, seed, knobs)
+    changed = [k for k in TIMELINE_KNOBS if getattr(knobs, k) != getattr(DEFAULT_KNOBS["mma52"], k)]
+    if changed:
+        raise InputError(f"synthetic MMA-52: knob(s) {', '.join(changed)} shape parametric timelines, but the real "
+                         f"annotations in {root} are replayed; leave them at their defaults")
+    return _replay(root, prof, out, seed, knobs)
 
 
 def _parametric(prof: MMAProfile, out: Path, seed: int, knobs: Knobs) -> dict:

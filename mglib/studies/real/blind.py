@@ -5,8 +5,8 @@ duration bin); the evaluator breaks ties by listing order, later-listed first, a
 video in the order of the annotation file. Chapter: notebooks/05_mma52_real.
 
 - ``whole_video``: every action class on the whole video, scored by its training frequency;
-- ``typical_segments``: one segment per action class, of the class's median length (s) at its median relative centre, scored
-  by the class's training frequency;
+- ``typical_segments``: one segment per action class, of the class's median length (s) at its median relative
+  centre, scored by the class's training frequency;
 - ``templates``: per class and duration bin, up to K segments on a grid (fractions of the video, or seconds), chosen
   greedily on the training annotations to cover the most instances over the tIoU thresholds, each scored by the
   share of training videos it hits (its estimated precision). Fitted to the labels of the level it is scored at

@@ -17,6 +17,10 @@ SET = "mma52-annotations"
 LABELLED = ("train", "val")  # test.csv holds one placeholder row per video: its labels are hidden
 
 
+def action_label(c: int) -> str:
+    return f"{MA52_CODES[c]} {MA52_NAMES[c]}"
+
+
 def real_root() -> Path:
     """data/real/mma52 with every registered file verified, fetched first when missing (from the mirror named by
     ``$MGLIB_DATA_MIRROR``, else from the pinned URLs)."""
@@ -59,7 +63,7 @@ def class_shares(inst: pd.DataFrame, level: str) -> pd.DataFrame:
     out = pd.DataFrame({s: inst[inst.split == s][key].value_counts(normalize=True).reindex(index, fill_value=0.0)
                         for s in LABELLED})
     if level == "action":
-        out.index = [f"{MA52_CODES[c]} {MA52_NAMES[c]}" for c in index]
+        out.index = [action_label(c) for c in index]
     return out
 
 
@@ -76,8 +80,7 @@ def top_pairs(inst: pd.DataFrame, n: int) -> pd.DataFrame:
     df = pd.DataFrame({"lo": lo, "hi": hi, "video": pairs.video})
     g = df.groupby(["lo", "hi"]).agg(pairs=("video", "size"), videos=("video", "nunique")).reset_index()
     g = g.sort_values(["pairs", "lo", "hi"], ascending=[False, True, True]).head(n)
-    name = lambda c: f"{MA52_CODES[c]} {MA52_NAMES[c]}"  # noqa: E731
-    return pd.DataFrame({"action": [name(c) for c in g.lo], "with action": [name(c) for c in g.hi],
+    return pd.DataFrame({"pair": [f"{action_label(a)} + {action_label(b)}" for a, b in zip(g.lo, g.hi)],
                          "overlapping pairs": g.pairs.to_numpy(), "videos": g.videos.to_numpy(),
                          "share of pairs": g.pairs.to_numpy() / len(pairs)})
 

@@ -8,8 +8,10 @@ import pandas as pd
 
 from mglib import book
 from mglib.metrics.detection import TABLE3_TIOU
+from mglib.data.summary import BODY_COLORS
 from mglib.studies.real.blind import TemplateParams
-from mglib.taxonomy import ACTION_TO_BODY, MA52_BODY_LEVELS, MA52_CODES, MA52_NAMES
+from mglib.studies.real.data import action_label
+from mglib.taxonomy import ACTION_TO_BODY, MA52_BODY_LEVELS, MA52_CODES
 
 # MMAD paper (Li et al., ICCV 2025), Table 1, as printed: videos, instances, duration, avg. video, avg. insta., #subj.
 REPORTED_TABLE1 = {
@@ -35,16 +37,10 @@ REPORTED_TABLE3 = [
     ("DSTA", "VideoMAE-S", "28.05", "20.40", "9.03", "18.16", "47.14", "30.02", "8.37", "28.70", "23.43"),
     ("DSTA", "VideoMAE-B", "31.25", "20.87", "11.51", "20.30", "48.16", "32.40", "9.42", "30.37", "25.34"),
 ]
-NAMES = {"whole_video": "every class on the whole video", "typical_segments": "typical segment per class",
-         "templates": "templates, cross-validated", "localisation_solved": "oracle: localisation solved",
-         "classification_solved": "oracle: classification solved"}
+NAMES = {"whole_video": "whole video", "typical_segments": "typical segments", "templates": "templates",
+         "localisation_solved": "localisation solved", "classification_solved": "classification solved"}
 RULES = {"opentad": "OpenTAD", "pointtad": "MAC-2024"}
-_BODY_COLORS = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3"]
 _SPLIT_COLORS = {"train": "#4c72b0", "val": "#dd8452"}
-
-
-def _label(c: int) -> str:
-    return f"{MA52_CODES[c]} {MA52_NAMES[c]}"
 
 
 # ---------------------------------------------------------------------------------------------- statistics
@@ -72,13 +68,11 @@ def table_1(t1: pd.DataFrame):
     rows = []
     for r in t1.to_dict("records"):
         hidden = r["instances"] is None
-        measured = {"split": r["split"], "source": "measured", **_t1_cells(r),
-                    "instances per video": "hidden" if hidden else f"{r['per_video']:.2f}",
-                    "overlapping instances": "hidden" if hidden else f"{100 * r['overlap_share']:.1f} %",
-                    "subjects": "—"}
+        measured = {"split": f"{r['split']}, measured", **_t1_cells(r),
+                    "per video": "hidden" if hidden else f"{r['per_video']:.2f}",
+                    "overlapping": "hidden" if hidden else f"{100 * r['overlap_share']:.1f} %", "subjects": "—"}
         rep = dict(zip((*T1_KEYS, "subjects"), REPORTED_TABLE1[r["split"]]))
-        rows += [measured, {"split": r["split"], "source": "reported", **rep, "instances per video": "—",
-                            "overlapping instances": "—"}]
+        rows += [measured, {"split": f"{r['split']}, reported", **rep, "per video": "—", "overlapping": "—"}]
     return book.table(pd.DataFrame(rows), "Table 1 of the MMAD paper, recomputed from the annotation CSVs "
                       "(measured) beside the paper's figures (reported, as printed). The test labels are hidden, so "
                       "the test instance figures cannot be measured and the measured `all` row counts the instances "
@@ -96,7 +90,8 @@ def table1_agreement(own: pd.DataFrame, at30: pd.DataFrame, videos_29fps: int) -
                 if cells[k] == "hidden" or (r["split"] == "all" and k in ("instances", "avg. instance")):
                     continue
                 (same if cells[k] == rep[k] else differ).append(f"{r['split']} {k} {cells[k]} (reported {rep[k]})")
-                ratio.append(float(cells[k].rstrip("hs").replace(",", "")) / float(rep[k].rstrip("hs").replace(",", "")))
+                number = lambda x: float(x.rstrip("hs").replace(",", ""))  # noqa: E731  "12.91h" -> 12.91
+                ratio.append(number(cells[k]) / number(rep[k]))
         return same, differ, np.array(ratio)
 
     counts, durations = ("videos", "instances"), ("duration", "avg. video", "avg. instance")
@@ -117,12 +112,14 @@ def tail_findings(shares: pd.DataFrame) -> list[str]:
     pct = lambda x: f"{100 * x:.2f} %"  # noqa: E731
     tr = shares["train"].sort_values(ascending=False, kind="stable")
     b3, a2 = "B3 turning head", "A2 turning around"
+    gap = (shares["val"] - shares["train"]).abs()
     return [f"The largest class, {tr.index[0]}, holds {pct(tr.iloc[0])} of the training instances "
             f"({pct(shares.loc[tr.index[0], 'val'])} of val); the five largest hold {pct(tr.iloc[:5].sum())}, and "
             f"{int((tr < 0.01).sum())} of the 52 classes hold less than 1 % each (the smallest, {tr.index[-1]}, "
-            f"{pct(tr.iloc[-1])}).",
-            "The paper reports: “B3: Turning head” accounts for nearly 13% whereas “A2: Turning around” appears not up "
-            f"to 1% (reported, over its three subsets). Measured: {pct(shares.loc[b3, 'train'])} and "
+            f"{pct(tr.iloc[-1])}). Between train and val the share of a class differs by at most "
+            f"{100 * gap.max():.2f} points ({gap.idxmax()}).",
+            "The paper reports: “B3: Turning head” accounts for nearly 13% whereas “A2: Turning around” appears "
+            f"not up to 1% (reported, over its three subsets). Measured: {pct(shares.loc[b3, 'train'])} and "
             f"{pct(shares.loc[a2, 'train'])} of train, {pct(shares.loc[b3, 'val'])} and {pct(shares.loc[a2, 'val'])} "
             "of val."]
 
@@ -135,17 +132,31 @@ def figure_class_shares(shares: pd.DataFrame):
     codes = [MA52_CODES.index(lab.split(" ", 1)[0]) for lab in order.index]
     fig, ax = plt.subplots(figsize=(7.5, 10))
     y = np.arange(len(order))
-    ax.barh(y, 100 * order["train"], color=[_BODY_COLORS[ACTION_TO_BODY[c]] for c in codes])
+    ax.barh(y, 100 * order["train"], color=[BODY_COLORS[ACTION_TO_BODY[c]] for c in codes])
     ax.plot(100 * order["val"], y, "k.", ms=4, label="val (dots)")
     ax.set_yticks(y, order.index, fontsize=9)
     ax.set_ylim(-0.7, len(order) - 0.3)
     ax.set_xlabel("share of the split's instances (%)")
     for i, name in enumerate(MA52_BODY_LEVELS):
-        ax.barh(0, 0, color=_BODY_COLORS[i], label=f"train, {name}")
+        ax.barh(0, 0, color=BODY_COLORS[i], label=f"train, {name}")
     ax.legend(loc="lower right", fontsize=9)
     return book.figure(fig, "Share of each action class among the instances of train (bars, coloured by body level) "
                        "and val (dots), sorted by the training share: the long tail of Fig. 3 of the MMAD paper, "
                        "measured on the released annotations.", "class-shares")
+
+
+def duration_findings(inst: pd.DataFrame) -> list[str]:
+    """The spread of median instance lengths between classes and between body levels."""
+    out = []
+    for key, what in (("class", "action class"), ("body", "body level")):
+        med = inst.groupby(key)["seconds"].median().sort_values(kind="stable")
+        name = (lambda c: action_label(int(c))) if key == "class" else str
+        out.append(f"The median instance length per {what} ranges from {med.iloc[0]:.2f} s ({name(med.index[0])}) to "
+                   f"{med.iloc[-1]:.2f} s ({name(med.index[-1])}).")
+    q10, q90 = np.percentile(inst.seconds, [10, 90])
+    out.append(f"Over all instances of train and val, the 10th and 90th percentiles of the length are {q10:.2f} s and "
+               f"{q90:.2f} s, a ratio of {q90 / q10:.1f}.")
+    return out
 
 
 def figure_body_levels(body_shares: pd.DataFrame, inst: pd.DataFrame):
@@ -161,7 +172,7 @@ def figure_body_levels(body_shares: pd.DataFrame, inst: pd.DataFrame):
     a.legend()
     data = [inst.loc[inst.body == lv, "seconds"].to_numpy() for lv in MA52_BODY_LEVELS]
     parts = b.boxplot(data, patch_artist=True, widths=0.6, showfliers=False)
-    for patch, color in zip(parts["boxes"], _BODY_COLORS):
+    for patch, color in zip(parts["boxes"], BODY_COLORS):
         patch.set_facecolor(color)
     b.set_xticks(x + 1, MA52_BODY_LEVELS, rotation=35, ha="right")
     b.set_ylabel("instance length (s)")
@@ -179,8 +190,8 @@ def figure_durations(inst: pd.DataFrame, shares: pd.DataFrame):
     data = [inst.loc[inst["class"] == c, "seconds"].to_numpy() for c in order]
     parts = ax.boxplot(data, vert=False, patch_artist=True, widths=0.6, showfliers=False)
     for patch, c in zip(parts["boxes"], order):
-        patch.set_facecolor(_BODY_COLORS[ACTION_TO_BODY[c]])
-    ax.set_yticks(np.arange(1, len(order) + 1), [_label(c) for c in order], fontsize=9)
+        patch.set_facecolor(BODY_COLORS[ACTION_TO_BODY[c]])
+    ax.set_yticks(np.arange(1, len(order) + 1), [action_label(c) for c in order], fontsize=9)
     ax.set_xlabel("instance length (s)")
     return book.figure(fig, "Instance length per action class over train and val, classes ordered as in the "
                        "class-share figure (boxes: quartiles, whiskers: 1.5 IQR, outliers not drawn): the spread of "
@@ -201,14 +212,16 @@ def figure_cooccurrence(mat: pd.DataFrame):
             ax.text(j, i, f"{v:,}", ha="center", va="center", fontsize=8, color="k" if v > top / 2 else "w")
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
-    return book.figure(fig, "Within-video instance pairs that overlap in time, by body level (train and val). The "
-                       "diagonal counts pairs on the same body level: real timelines do overlap there.",
-                       "cooccurrence")
+    same, total = int(np.trace(mat.values)), int(np.triu(mat.values).sum())
+    return book.figure(fig, f"Within-video instance pairs that overlap in time, by body level (train and val): "
+                       f"{total:,} pairs, {same:,} of them ({100 * same / total:.1f} %) on the same body level (the "
+                       "diagonal).", "cooccurrence")
 
 
 def table_pairs(pairs: pd.DataFrame):
-    return book.table(pairs, f"The {len(pairs)} action pairs that most often overlap in time within a video (train and "
-                      "val), with the number of videos holding such a pair and their share of all overlapping pairs (%).",
+    return book.table(pairs, f"The {len(pairs)} action pairs that most often overlap in time within a video (train "
+                      "and val), with the number of videos holding such a pair and their share of all overlapping "
+                      "pairs (%).",
                       "pairs", pct=("share of pairs",), headers={"share of pairs": "share of pairs (%)"})
 
 
@@ -217,14 +230,14 @@ def table_detad(chars: pd.DataFrame):
     for name, g in chars.groupby("characteristic", sort=False):
         row = {"characteristic": name.replace("_", " ")}
         for r in g.to_dict("records"):
-            row[r["bucket"]] = f"{100 * r['share']:.1f} % ({r['instances']:,})"
+            row[r["bucket"]] = f"{100 * r['share']:.1f}"
         rows.append(row)
     edges = "; ".join(f"{n.replace('_', ' ')} {', '.join(g['range'])}" for n, g in chars.groupby("characteristic",
                                                                                                      sort=False))
     return book.table(pd.DataFrame(rows).fillna("—"), "DETAD characteristics of the validation ground truth: share "
-                      f"(count) of the instances in each bucket, with the buckets of chapter 31 ({edges}; coverage = "
-                      "instance length / video length, length in seconds, #instances = instances in the video).",
-                      "detad")
+                      f"(%) of its {chars.groupby('characteristic')['instances'].sum().iloc[0]:,} instances in each "
+                      f"bucket, with the buckets of chapter 31 ({edges}; coverage = instance length / video length, "
+                      "length in seconds, #instances = instances in the video).", "detad")
 
 
 # ---------------------------------------------------------------------------------------------- blind detectors
@@ -240,30 +253,31 @@ def _cells(r: dict) -> list[str]:
 
 
 COLUMNS = ["action @0.2", "action @0.5", "action @0.7", "action avg", "body @0.2", "body @0.5", "body @0.7",
-           "body avg", "AVG"]
+           "body avg", "AVG"]  # the columns of the paper's Table 3
 
 
 def table_blind(scores: dict, params: dict):
     rows = []
     for name in ("whole_video", "typical_segments", "templates"):
         for rules in RULES:
-            rows.append([NAMES[name], "—", f"measured, {RULES[rules]} rules", *_cells(scores[name][rules])])
-    rows += [[m, bb, "reported", *vals] for m, bb, *vals in REPORTED_TABLE3]
-    df = pd.DataFrame(rows, columns=["detector", "backbone", "source", *COLUMNS])
+            rows.append([f"{NAMES[name]} ({RULES[rules]})", *_cells(scores[name][rules])])
+    rows += [[f"{m}, {bb} (reported)", *vals] for m, bb, *vals in REPORTED_TABLE3]
+    df = pd.DataFrame(rows, columns=["detector", *COLUMNS])
     chosen = "; ".join(f"{lv} level: {p.coords} grid, K = {p.templates}, {p.bins} duration bin(s)"
                        for lv, p in params.items())
     return book.table(df, "Detectors that never look at a video, fitted on train and scored on val (detection mAP, "
-                      "%), under the OpenTAD rules and the official MAC-2024 rules, beside Table 3 of the MMAD paper "
-                      f"(reported, as printed; the paper does not state which split it evaluates on). Templates: {chosen}, "
-                      "chosen by cross-validation within train. Body-level scores of the first two detectors map "
-                      "their action predictions to body levels, as the paper does.", "blind")
+                      "%), under the OpenTAD rules and the official MAC-2024 rules (in brackets), beside Table 3 of "
+                      "the MMAD paper "
+                      "(reported, as printed; the paper does not state which split it evaluates on). Templates: "
+                      f"{chosen}, chosen by cross-validation within train. Body-level scores of the first two "
+                      "detectors map their action predictions to body levels, as the paper does.", "blind")
 
 
 def table_oracles(scores: dict):
-    rows = [[NAMES[name], RULES[rules], *_cells(scores[name][rules])]
+    rows = [[f"{NAMES[name]} ({RULES[rules]})", *_cells(scores[name][rules])]
             for name in ("templates", "localisation_solved", "classification_solved") for rules in RULES]
-    return book.table(pd.DataFrame(rows, columns=["detector", "rules", *COLUMNS]), "The two halves of the task on val "
-                      "(detection mAP, %): the template detector, then the same task with localisation solved "
+    return book.table(pd.DataFrame(rows, columns=["detector", *COLUMNS]), "The two halves of the task on val "
+                      "(detection mAP, %, with the rules in brackets): the template detector, then the same task with localisation solved "
                       "(every distinct ground-truth segment, each class scored by its training share among instances "
                       "of similar length) and with classification solved (the template detector's segments, kept "
                       "only for the classes present in the video).", "oracles")
@@ -274,7 +288,8 @@ def table_cv(cv: list[dict], params: dict):
     g = df.groupby(["level", "coords", "bins", "templates"], sort=False)["average_mAP"]
     out = g.agg(["mean", "std"]).reset_index()
     out["OpenTAD average mAP (%)"] = [book.pm(m, s, decimals=3) for m, s in zip(out["mean"], out["std"])]
-    out["chosen"] = [params[r.level] == TemplateParams(r.coords, r.templates, r.bins, r.level) for r in out.itertuples()]
+    out["chosen"] = [params[r.level] == TemplateParams(r.coords, r.templates, r.bins, r.level)
+                     for r in out.itertuples()]
     out = out.drop(columns=["mean", "std"]).rename(columns={"templates": "K", "bins": "duration bins"})
     return book.table(out, f"Cross-validation of the template detector within train ({df.fold.nunique()} folds of "
                       "the training videos; mean ± std over folds). Each level keeps its best grid point.", "cv")
