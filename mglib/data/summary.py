@@ -30,7 +30,9 @@ REPORTED = [
 
 
 def reported_table():
-    return book.table(pd.DataFrame(REPORTED), "The datasets as their papers and releases describe them (reported, not "
+    rows = [{"dataset": r["dataset"], "property": k, "reported": str(v)} for r in REPORTED for k, v in r.items()
+            if k != "dataset"]
+    return book.table(pd.DataFrame(rows), "The datasets as their papers and releases describe them (reported, not "
                       "measured here).", "reported")
 
 
