@@ -33,8 +33,8 @@ def load(root) -> tuple[dict[str, list[mma52.MMAVideo]], pd.DataFrame]:
 
 
 def table1(data: dict, inst: pd.DataFrame, fps: float | None = None) -> pd.DataFrame:
-    """Per split and for all: videos, instances, hours of video, mean video and instance length, instances per video
-    and the share of instances overlapping another one of their video (instance figures: train and val only).
+    """Per split and for all: videos, instances, hours of video, mean video and instance length, and the share of
+    instances overlapping another one of their video (instance figures: train and val only).
 
     Lengths use each video's frame rate, or ``fps`` for every video when given (frames / fps).
     """
@@ -43,13 +43,11 @@ def table1(data: dict, inst: pd.DataFrame, fps: float | None = None) -> pd.DataF
         vids = [v for s in mma52.SPLITS if split in (s, "all") for v in data[s]]
         seconds = np.array([v.total_frames / (fps or v.fps) for v in vids])
         g = inst if split == "all" else inst[inst.split == split]
-        inst_s = g.seconds * g.fps / (fps or 1.0) if fps else g.seconds
+        inst_s = g.seconds * g.fps / fps if fps else g.seconds
         labelled = split != "test"
-        n_labelled = sum(len(data[s]) for s in LABELLED) if split == "all" else len(vids)
         rows.append({"split": split, "videos": len(vids), "instances": len(g) if labelled else None,
                      "hours": seconds.sum() / 3600, "video_s": float(seconds.mean()),
                      "instance_s": float(inst_s.mean()) if labelled else None,
-                     "per_video": len(g) / n_labelled if labelled else None,
                      "overlap_share": float(g.overlaps.mean()) if labelled else None})
     return pd.DataFrame(rows, dtype=object)
 
