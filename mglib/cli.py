@@ -81,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ens = dsub.add_parser("ensure", help="generate the synthetic data of a profile under data/ unless present")
     ens.add_argument("--profile", required=True, choices=PROFILE_CHOICES)
+    fet = dsub.add_parser("fetch", help="download (or copy from a mirror) a registered real file set, sha256-verified")
+    fet.add_argument("name", nargs="?", help="registered file set, e.g. mma52-annotations (see --list)")
+    fet.add_argument("--list", action="store_true", help="list the registered file sets and exit")
+    fet.add_argument("--out", default=None, help="output folder (default: data/real/<set>, e.g. data/real/mma52)")
+    fet.add_argument("--mirror", default=None,
+                     help="copy from MIRROR/<set>/... instead of downloading (default: $MGLIB_DATA_MIRROR)")
     data.set_defaults(func=_data)
 
     # --- eval -------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Handlers of ``python -m mglib data {generate,inspect,ensure}`` (contract: cli.md)."""
+"""Handlers of ``python -m mglib data {generate,inspect,ensure,fetch}`` (contract: cli.md)."""
 from __future__ import annotations
 
 import json
@@ -23,8 +23,10 @@ def generate(args) -> int:
     except OSError as e:
         raise InputError(f"{e.filename or out}: cannot write ({e.strerror or type(e).__name__}); expected a "
                          "writable --out folder") from None
+    timelines = {"real": ", real MMA-52 timelines replayed",
+                 "parametric": ", parametric timelines (no verified real annotations in data/real/mma52)"}
     print(f"[mglib] {args.dataset} ({args.profile}, seed {args.seed}): {info['frames']} frames "
-          f"in {info['seconds']:.1f} s -> {args.out}", file=sys.stderr)
+          f"in {info['seconds']:.1f} s{timelines.get(info.get('timelines'), '')} -> {args.out}", file=sys.stderr)
     return 0
 
 
@@ -89,4 +91,16 @@ def ensure(args) -> int:
     _ensure(args.profile)
     for d in paths.DATASETS:
         print(f"[mglib] {d}: {paths.relative(paths.synthetic_dir(d, args.profile))}", file=sys.stderr)
+    return 0
+
+
+def fetch(args) -> int:
+    from mglib.data import fetch as registry
+
+    if args.list:
+        print(registry.listing())
+        return 0
+    if not args.name:
+        raise InputError(f"data fetch: expected a file set name ({', '.join(registry.REGISTRY)}) or --list")
+    registry.fetch(args.name, out=args.out, mirror=registry.mirror_root(args.mirror))
     return 0
