@@ -28,9 +28,10 @@ def plot_fp_profile(result: dict, ax=None, title: str = "False-positive profile"
     ax_p.set_title(title, fontsize=10)
     ax_p.legend(fontsize=9, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.22))
     gains = result["fp_removal_gain"]
-    ax_g.bar(range(len(gains)), [v * 100 for v in gains.values()], color=COLORS[1:])
-    ax_g.set_xticks(range(len(gains)), list(gains), fontsize=9, rotation=35, ha="right")
-    ax_g.set_ylabel("average-mAP$_N$ gain (pts)")
+    ax_g.barh(range(len(gains)), [v * 100 for v in gains.values()], color=COLORS[1:])
+    ax_g.set_yticks(range(len(gains)), list(gains), fontsize=9)
+    ax_g.invert_yaxis()  # same order as the legend
+    ax_g.set_xlabel("average-mAP$_N$ gain (pts)")
     ax_g.set_title("removing each error type", fontsize=10)
     return ax
 
@@ -46,7 +47,7 @@ def plot_fn_profile(result: dict, ax=None, key: str = "fn_rate", title: str = "F
         for lab, v in row.items():
             if v is not None:
                 ax.bar(x, v * 100, color=colors[i % len(colors)])
-                ticks.append((x, f"{lab}\n{name}" if lab == next(iter(row)) else lab))
+                ticks.append((x, f"{lab}\n{name.replace('_', ' ')}" if lab == next(iter(row)) else lab))
             x += 1
         x += 1
     ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=9)
