@@ -14,7 +14,7 @@ def plot_fp_profile(result: dict, ax=None, title: str = "False-positive profile"
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [3, 2]})
+        _, ax = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [3, 2], "wspace": 0.75})
     ax_p, ax_g = ax
     groups = list(result["fp_profile"])
     bottom = np.zeros(len(groups))
