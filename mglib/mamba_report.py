@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from mglib import book, paths, records
+from mglib import book, records
 from mglib.models import mamba as mb
 
 # ------------------------------------------------------------------------------------------------ discretisation
@@ -162,8 +163,11 @@ def chunked_check(seed: int, E: int = 16, N: int = 8, L: int = 300) -> float:
 
 
 def scan_benchmark(profile: str) -> dict:
-    """Run benchmarks/bench_scan.py in a fresh process (it sets its own thread counts) and read its record."""
-    script = paths.ROOT / "benchmarks" / "bench_scan.py"
+    """Run benchmarks/bench_scan.py in a fresh process (it sets its own thread counts) and read its record.
+
+    The script is found beside the package, not under ``paths.ROOT``: a run with MGLIB_ROOT pointing elsewhere still
+    has it, and the record lands under that root."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_scan.py"
     subprocess.run([sys.executable, str(script), "--profile", profile], check=True, capture_output=True)
     return records.load("bench_scan", profile)
 
