@@ -14,7 +14,7 @@ def plot_fp_profile(result: dict, ax=None, title: str = "False-positive profile"
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [3, 2], "wspace": 0.75})
+        _, ax = plt.subplots(1, 2, figsize=(8, 3), gridspec_kw={"width_ratios": [3, 2]})
     ax_p, ax_g = ax
     groups = list(result["fp_profile"])
     bottom = np.zeros(len(groups))
@@ -31,6 +31,7 @@ def plot_fp_profile(result: dict, ax=None, title: str = "False-positive profile"
     ax_g.barh(range(len(gains)), [v * 100 for v in gains.values()], color=COLORS[1:])
     ax_g.set_yticks(range(len(gains)), list(gains), fontsize=9)
     ax_g.invert_yaxis()  # same order as the legend
+    ax_g.yaxis.tick_right()  # labels away from the profile panel
     ax_g.set_xlabel("average-mAP$_N$ gain (pts)")
     ax_g.set_title("removing each error type", fontsize=10)
     return ax
