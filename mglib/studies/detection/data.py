@@ -35,7 +35,7 @@ def data_root(dc: DataConfig) -> Path:
     (generated here on first use, beside the default copy, when the knobs differ from the generator's defaults)."""
     if dc.root:
         return resolve_path(dc.root)
-    from mglib.data import _generator_digest, synthetic
+    from mglib.data import _generator_digest, synth_mma52, synthetic
 
     default = synthetic.DEFAULT_KNOBS["mma52"]
     knobs = dc.knobs()
@@ -45,7 +45,7 @@ def data_root(dc: DataConfig) -> Path:
     out = base.with_name(f"mma52_amp{dc.amplitude:g}" + ("_limbs" if dc.limb_colours else ""))
     marker = out / ".complete"
     key = {"dataset": "mma52", "profile": dc.profile, "seed": 0, "generator": _generator_digest("mma52"),
-           "knobs": knobs}
+           "timelines": synth_mma52.timeline_source(), "knobs": knobs}
     if not (marker.exists() and json.loads(marker.read_text()) == key):
         if out.exists():
             shutil.rmtree(out)  # stale or half-written

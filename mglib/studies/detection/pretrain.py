@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from mglib import paths
 from mglib.models.vit import VideoMAEPretrainer, VideoViT, ViTConfig, tube_mask
 from mglib.studies.detection.config import DataConfig, DetectionConfig, PretrainConfig
-from mglib.studies.detection.data import (ClipData, crop_resize, instance_clips, load_split, person_box, spread,
-                                          to_tensor)
+from mglib.studies.detection.data import (ClipData, crop_resize, data_root, dataset_id, instance_clips, load_split,
+                                          person_box, spread, to_tensor)
 from mglib.train.config import OptimConfig, to_dict
 from mglib.train.task import Task
 
@@ -59,7 +59,7 @@ def corpus(run: PretrainRun, class_freq: np.ndarray) -> tuple[np.ndarray, np.nda
 
     knobs = resolve_knobs("mma52", **run.data.knobs())
     size = synth_mma52.PROFILES[run.data.profile].size if run.data.profile in synth_mma52.PROFILES else 64
-    p = (class_freq + 1.0) / (class_freq + 1.0).sum()  # every class appears
+    p = np.maximum(class_freq, 0.5) / np.maximum(class_freq, 0.5).sum()  # unseen classes still appear, rarely
     fps, nf = 30.0, run.vit.num_frames
     clips, labels = [], []
     for i in range(run.pretrain.clips):
@@ -191,10 +191,11 @@ class PretrainTask(Task):
         return metrics, {}
 
 
-def run_dir(kind: str, cfg, profile: str) -> Path:
-    """A cache folder per resolved config, so every setting and seed has its own run (and reuse works)."""
-    blob = json.dumps(to_dict(cfg), sort_keys=True)
-    return paths.CACHE / "detection" / profile / f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+def run_dir(kind: str, cfg) -> Path:
+    """A cache folder per resolved config and data (the annotations and the generator that rendered them), so every
+    setting and seed has its own run, reuse works, and regenerated data is never read through an old run."""
+    blob = json.dumps({"config": to_dict(cfg), "data": dataset_id(data_root(cfg.data))}, sort_keys=True)
+    return paths.CACHE / "detection" / cfg.data.profile / f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
 def pretrained_backbone(cfg: DetectionConfig) -> Path:
@@ -205,7 +206,7 @@ def pretrained_backbone(cfg: DetectionConfig) -> Path:
     from mglib.train.engine import BEST, fit
 
     run = pretrain_run(cfg)
-    out = run_dir("pretrain", run, cfg.data.profile)
+    out = run_dir("pretrain", run)
     if (out / "vit.safetensors").exists() and (out / "probe.json").exists():
         return out
     fit(PretrainTask(run), out, reuse=True)

@@ -231,7 +231,7 @@ def run_detection(cfg: DetectionConfig) -> tuple[dict, Path]:
     """Train (or reuse) one detection run in the results cache; returns (metrics, run folder)."""
     from mglib.train.engine import fit
 
-    out = run_dir(f"det-{cfg.variant}", cfg, cfg.data.profile)
+    out = run_dir(f"det-{cfg.variant}", cfg)
     return fit(DetectionTask(cfg), out, reuse=True), out
 
 
