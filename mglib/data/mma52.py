@@ -45,11 +45,17 @@ def read_csv(path, split: str) -> list[MMAVideo]:
         raise InputError(f"{where(path, rows[0][0] if rows else 1)}: expected header {','.join(HEADER)}, "
                          f"got {got[:80]}")
     videos: dict[str, dict] = {}
-    for k, (r, cells) in enumerate(rows[1:]):
+    last_id = -1
+    for r, cells in rows[1:]:
         if len(cells) != len(HEADER):
             raise InputError(f"{where(path, r)}: expected {len(HEADER)} values ({','.join(HEADER)}), got {len(cells)}")
-        if to_int(path, r, "id", cells[0]) != k:
-            raise InputError(f"{where(path, r, 'id')}: expected the running row number {k}, got {cells[0]!r}")
+        # the release's ids are the running row numbers; a replayed subset keeps its source rows' ids, so the rule
+        # is the one both obey: unique and increasing down the file
+        row_id = to_int(path, r, "id", cells[0])
+        if row_id <= last_id:
+            raise InputError(f"{where(path, r, 'id')}: expected an id above the previous row's {last_id} (ids are "
+                             f"unique and increasing), got {cells[0]!r}")
+        last_id = row_id
         vid = cells[1]
         if not VIDEO_ID.fullmatch(vid):
             raise InputError(f"{where(path, r, 'video_id')}: expected a video id of letters, digits, '_' or '-' "
