@@ -47,7 +47,7 @@ def dependencies(notebook: str) -> tuple[str, ...]:
 # Notebooks whose parameters a study validates in full before any run: ``mglib.studies.<study>.config(params)``
 # builds the study's config from a notebook's resolved parameters and refuses a bad nested key, list item or value
 # in one line. The notebooks call the same function, so the runner and the chapter cannot disagree.
-STUDY_OF: dict[str, str] = {}
+STUDY_OF: dict[str, str] = {"05_mma52_real": "real", "30_mmad": "detection", "31_mmad_errors": "detection"}
 
 # Parameters that name files or folders: ``data_root`` and names ending in ``weights`` or ``_ckpt``.
 _GUIDE = "data/README.md"

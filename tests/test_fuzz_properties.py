@@ -53,7 +53,7 @@ def mma52_valid(cells) -> bool:
     if None in ints or any(("\x00" in x or "\n" in x) for x in cells):
         return False
     rid, s, e, c, total, fps = ints
-    return (rid == 0 and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", _cell(vid)) is not None and fps in (29, 30)
+    return (rid >= 0 and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", _cell(vid)) is not None and fps in (29, 30)
             and 0 <= c <= 51 and 0 <= s <= e <= total and total > 0)
 
 

@@ -49,10 +49,12 @@ def read_csv(path, split: str) -> list[MMAVideo]:
     for r, cells in rows[1:]:
         if len(cells) != len(HEADER):
             raise InputError(f"{where(path, r)}: expected {len(HEADER)} values ({','.join(HEADER)}), got {len(cells)}")
+        # the release's ids are the running row numbers; a replayed subset keeps its source rows' ids, so the rule
+        # is the one both obey: unique and increasing down the file
         row_id = to_int(path, r, "id", cells[0])
-        if row_id <= last_id:  # the release numbers its rows; a replayed subset keeps the real (increasing) ids
-            raise InputError(f"{where(path, r, 'id')}: expected an id above the previous row's {last_id}, "
-                             f"got {cells[0]!r}")
+        if row_id <= last_id:
+            raise InputError(f"{where(path, r, 'id')}: expected an id above the previous row's {last_id} (ids are "
+                             f"unique and increasing), got {cells[0]!r}")
         last_id = row_id
         vid = cells[1]
         if not VIDEO_ID.fullmatch(vid):
