@@ -1,5 +1,5 @@
 """The detection study's configuration: the dataclasses of one run, the study's settings, and ``config(params)``,
-the one map from a notebook's parameters (30_mmad, 31_mmad_errors, 32_mmad_sweep) to them.
+the one map from a notebook's parameters (30_mmad, 31_mmad_errors) to them.
 
 A *setting* is one row of the paper's Tables 3-4: a detector on snippet features (ActionFormer, TemporalMaxer,
 PointTAD), the fully fine-tuned ViT, or the frozen ViT with one kind of adapter in every block.
@@ -95,7 +95,7 @@ class DetectionConfig:
 
 @dataclass
 class StudyConfig:
-    """Everything the chapters 30-32 run: a base run config, the settings and seeds, the sweep, chapter 31's pick."""
+    """Everything chapters 30 and 31 run: a base run config, the settings and seeds, the sweep, chapter 31's pick."""
     detection: DetectionConfig = field(default_factory=DetectionConfig)
     settings: tuple[str, ...] = tuple(SETTINGS)
     seeds: tuple[int, ...] = (0,)
@@ -211,13 +211,14 @@ PARAMETERS = {
     "amplitude": ("detection.data.amplitude", _float(0, 10)),
     "limb_colours": ("detection.data.limb_colours", _bool),
     "person_crop": ("detection.data.person_crop", _bool),
+    "activation_checkpointing": ("detection.vit.checkpoint", _bool),
     "pretrain_mode": ("detection.pretrain.mode", _choice_of(("supervised", "mae"))),
     "pretrain_epochs": ("detection.pretrain.optim.epochs", _int(1)),
     "pretrain_clips": ("detection.pretrain.clips", _int(52)),
     "backbone_ckpt": ("detection.backbone_ckpt", _str),
     "data_root": ("detection.data.root", _str),
-    "sweep_amplitudes": ("sweep_amplitudes", _list_of(_float(0, 10))),
-    "sweep_seeds": ("sweep_seeds", _list_of(_int(0))),
+    "sweep_amplitudes": ("sweep_amplitudes", _list_of(_float(0, 10), non_empty=False)),  # [] = no sweep (real data)
+    "sweep_seeds": ("sweep_seeds", _list_of(_int(0), non_empty=False)),
     "setting": ("inspect_setting", _choice_of(tuple(SETTINGS))),
     "seed": ("inspect_seed", _int(0)),
     "top": ("top", _int(1)),

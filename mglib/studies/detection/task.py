@@ -292,7 +292,7 @@ def run(study: StudyConfig) -> Runs:
 
 
 def run_sweep(study: StudyConfig) -> Runs:
-    """Chapter 32: the sweep settings × seeds at every amplitude, each on data rendered at that amplitude, all with
+    """Chapter 31: the sweep settings × seeds at every amplitude, each on data rendered at that amplitude, all with
     the one backbone pretrained at the study's own amplitude (frozen, like a VideoMAE checkpoint)."""
     base = study.detection
     rows, prior = [], {}
