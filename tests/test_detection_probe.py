@@ -64,8 +64,8 @@ def test_findings_and_metrics_are_generated_from_the_runs():
     assert lines[0].endswith("met).")
     assert lines[1].endswith("above the class prior at every tIoU threshold at both levels.")
     snippet, dsta = lines[2:]  # one verdict per setting against TIA, in the study's order
-    assert dsta.startswith("DSTA") and "is ahead of TIA" in dsta and "3 paired seeds" in dsta
-    assert snippet.startswith("No detectable difference between snippet features + ActionFormer and TIA")
+    assert dsta.startswith("AVG: DSTA") and "is ahead of TIA" in dsta and "3 paired seeds" in dsta
+    assert snippet.startswith("AVG: No detectable difference between snippet features + ActionFormer and TIA")
     m = S.report.metrics(runs)
     assert m["dsta/AVG"] == pytest.approx(0.17) and m["prior/AVG"] == 0.05 and m["probe/majority"] == 0.1
     assert {"tia/action_avg", "tia/body_avg", "prior/action_avg", "prior/body_avg", "probe/val_acc"} <= set(m)

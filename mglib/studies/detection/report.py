@@ -186,7 +186,7 @@ def table3(runs: Runs):
         rows.append(r)
         if s in REPORTED_TABLE3:
             name, vals = REPORTED_TABLE3[s]
-            rows.append({"setting": f"reported: {name}", "seeds": None, **dict(zip(TABLE3_COLUMNS, vals))})
+            rows.append({"setting": f"reported: {name}", "seeds": "—", **dict(zip(TABLE3_COLUMNS, vals))})
     return book.table(pd.DataFrame(rows), "Table 3 analogue: detection mAP (%) at action and body level, mean ± std "
                                           "over seeds, each measured row followed by the paper's Table 3 row it is "
                                           "compared with (reported). All measured rows, PointTAD included, are scored "
@@ -252,7 +252,7 @@ def findings(runs: Runs) -> list[str]:
              if np.mean(_values(runs, best, f"{level}/mAP@{t}")) <= prior[f"{level}/mAP@{t}"]]
     out.append(f"{NAMES[best]} is above the class prior at every tIoU threshold at both levels."
                if not below else f"{NAMES[best]} is not above the class prior at {', '.join(below)}.")
-    out += [book.verdict(NAMES[s], NAMES[BASELINE], d) + " (AVG)" for s, d, _ in _paired(runs)]
+    out += ["AVG: " + book.verdict(NAMES[s], NAMES[BASELINE], d) for s, d, _ in _paired(runs)]
     return out
 
 
@@ -307,7 +307,7 @@ def sweep_findings(sweep: Runs) -> list[str]:
     out = []
     for amp in sorted(sweep.prior):
         for s, d, _ in _paired(sweep, amp, [a]) if b == BASELINE else ():
-            out.append(f"Amplitude {amp:g}: " + book.verdict(NAMES[s], NAMES[b], d) + " (AVG)")
+            out.append(f"AVG at amplitude {amp:g}: " + book.verdict(NAMES[s], NAMES[b], d))
     return out
 
 
