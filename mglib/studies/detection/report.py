@@ -262,11 +262,7 @@ def pointtad_note(runs: Runs) -> list[str]:
         return []
     own, ot = _values(runs, "pointtad", "pointtad_eval/AVG"), _values(runs, "pointtad", "AVG")
     return [f"PointTAD scored by its own evaluator's rules (no cleaning of duplicate ground truth, tIoU union + 1e-4) "
-            f"has an AVG of {_pm(own)} %, against {_pm(ot)} % by the OpenTAD rules in Table {_table_number('table3')}."]
-
-
-def _table_number(label: str) -> str:
-    return book._number("table", label)
+            f"has an AVG of {_pm(own)} %, against {_pm(ot)} % by the OpenTAD rules of the table above."]
 
 
 # --- the amplitude sweep --------------------------------------------------------------------------------------------
