@@ -1,0 +1,1 @@
+"""Study 2 report (placeholder while the runs are built)."""
