@@ -35,13 +35,14 @@ def _train(args):
 def _run(args):
     from mglib import profiles, runner
 
-    runner.run(args.profile, only=args.only, overrides=profiles.parse_overrides(args.p), force=args.force)
+    runner.run(args.profile, only=args.only, overrides=profiles.parse_overrides(args.p), force=args.force,
+               jobs=args.jobs)
 
 
 def _book(args):
     from mglib import runner
 
-    runner.build(args.profile, force=args.force)
+    runner.build(args.profile, force=args.force, jobs=args.jobs)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,11 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", action="append", default=None, metavar="NOTEBOOK",
                      help="run only this notebook (repeatable), e.g. 02_metrics")
     run.add_argument("-p", action="append", default=[], metavar="KEY=VALUE", help="parameter override (needs --only)")
-    run.add_argument("--force", action="store_true", help="re-execute even when the cached output is current")
+    run.add_argument("--force", action="store_true",
+                     help="re-execute the named notebooks (all without --only) even when their output is current")
     run.set_defaults(func=_run)
     book = sub.add_parser("book", help="run stale notebooks, then build the HTML book with Jupyter Book")
     book.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
     book.add_argument("--force", action="store_true", help="re-execute every notebook")
+    for p in (run, book):
+        p.add_argument("--jobs", type=int, default=None, metavar="N",
+                       help="notebooks executed at once, one torch thread each (default: the number of cores; "
+                            "1: one after another)")
     book.set_defaults(func=_book)
     return parser
 
