@@ -138,7 +138,7 @@ class OnlineConfig:
     dropout: float = 0.1
     query_mixer: str = _choice("mamba_mhsa", "mhsa", "mamba_mhsa")
     num_mamba: int = 2
-    point_init: str = _choice("center", "center", "spread")
+    point_init: str = _choice("center", "center", "spread", "tiled")
     w_dense: float = 10.0
     eos_coef: float = 0.1
     nms_iou: float = 0.5
@@ -213,8 +213,8 @@ def _detector(params: dict, profile: str, data_root: str, encoder) -> OnlineConf
     hidden, heads = params["hidden"], params["n_heads"]
     if hidden % heads:
         raise _fail("n_heads", f"a divisor of hidden ({hidden})", heads)
-    if params["point_init"] not in ("center", "spread"):
-        raise _fail("point_init", "'center' or 'spread'", params["point_init"])
+    if params["point_init"] not in ("center", "spread", "tiled"):
+        raise _fail("point_init", "'center', 'spread' or 'tiled'", params["point_init"])
     if params["num_points"] < 2:
         raise _fail("num_points", "at least 2", params["num_points"])
     epochs, step = params["epochs"], params["lr_step"]
@@ -247,8 +247,7 @@ def _mma52(params: dict, profile: str, encoder) -> OnlineConfig:
         raise InputError(f"parameter 'mma52': n_heads {d['n_heads']} must divide hidden {d['hidden']}")
     base = OnlineConfig()
     optim = replace(base.optim, epochs=d["epochs"], lr=float(d["lr"]), weight_decay=float(d["weight_decay"]),
-                    batch_size=d["batch_size"], milestones=tuple(range(d["lr_step"], d["epochs"], d["lr_step"])),
-                    gamma=0.1)
+                    batch_size=d["batch_size"], milestones=tuple(range(d["lr_step"], d["epochs"], d["lr_step"])))
     return replace(base, optim=optim, encoder=encoder, dataset="mma52", profile=profile,
                    data_root=params.get("mma52_data_root", ""), decode_fps=float(d["decode_fps"]),
                    interval=d["interval"], window=d["window"], num_queries=d["num_queries"],

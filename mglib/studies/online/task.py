@@ -456,7 +456,74 @@ def run_detectors(study: StudyConfig) -> dict:
     Returns ``{"runs": {mixer: [run per seed]}, "baseline": ..., "seeds": [...]}``."""
     cfg = study.detector
     runs = {m: [run_online(_seeded(cfg, m, s)) for s in study.seeds] for m in MIXERS}
-    return {"runs": runs, "baseline": baseline_f1(cfg), "seeds": list(study.seeds)}
+    seqs = cached_sequences(cfg)
+    test = [s for s in seqs if s.split == "test"]
+    windows = {}
+    for part in ("train", "val", "test"):
+        ps = [s for s in seqs if s.split == part]
+        n = len(TrainWindows(ps, cfg.window, cfg.overlap)) if part == "train" else len(TestWindows(ps, cfg.window))
+        windows[part] = {"sequences": len(ps), "tokens": sum(len(s.feats) for s in ps),
+                         "gestures": sum(len(s.gt) for s in ps), "windows": n}
+    return {"runs": runs, "baseline": baseline_f1(cfg), "seeds": list(study.seeds), "windows": windows,
+            "test_gt": gt_rows(test), "num_frames": {s.name: s.num_frames for s in test}}
+
+
+def write_prediction_files(directory: Path, rows: dict[str, list]) -> list[Path]:
+    """``SampleXXXX_prediction.csv`` per sequence (0-based labels here, raw 1-17 in the files): what
+    ``python -m mglib eval online`` scores."""
+    from mglib.data.smg import write_predictions
+
+    return [write_predictions(directory, name, r) for name, r in rows.items()]
+
+
+def write_ground_truth(directory: Path, rows: dict[str, list]) -> None:
+    """``SampleXXXX/SampleXXXX_finelabels.csv`` of the given sequences (e.g. only the test subjects)."""
+    from mglib.data.smg import write_labels
+
+    for name, r in rows.items():
+        (Path(directory) / name).mkdir(parents=True, exist_ok=True)
+        write_labels(Path(directory) / name / f"{name}_finelabels.csv", np.asarray(r, dtype=np.int64).reshape(-1, 3))
+
+
+def window_latency(study: StudyConfig, repeats: int = 20) -> dict:
+    """Milliseconds to process one window on this CPU (one thread): the stream (preprocessing and encoder on the
+    window's raw frames, with the encoder's history) and each detector. Median over ``repeats``; not recorded in
+    the run's metrics, because it depends on the machine."""
+    import time
+
+    cfg = study.detector
+    enc = cfg.encoder
+    frames = cfg.window * cfg.interval  # decoded frames
+    rng = np.random.default_rng(0)
+
+    def median_ms(fn) -> float:
+        fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return 1000 * float(np.median(times))
+
+    with torch.no_grad(), torch_threads(1):
+        model = load_stream(enc, stream_checkpoint(enc))
+        if enc.stream == "skeleton":
+            rows = rng.normal(size=(int((frames + enc.context) * 3), 25, 3)).astype(np.float32)  # 30-fps Kinect rows
+
+            def stream():
+                stream_skeleton.token_features(model, stream_skeleton.normalise(rows, 30.0, cfg.decode_fps))
+        else:
+            clip = rng.integers(0, 255, size=(frames, enc.frame_size, enc.frame_size, 3), dtype=np.uint8)
+
+            def stream():
+                stream_rgb.extract_snippet_features(model, clip)
+        out = {f"{enc.stream} stream": median_ms(stream)}
+        x = torch.from_numpy(rng.normal(size=(1, cfg.window, feature_dim(enc))).astype(np.float32))
+        for mixer, name in MIXERS.items():
+            task = OnlineTask(_seeded(cfg, mixer, 0))
+            det = task.build_model().eval()
+            out[f"{name} decoder"] = median_ms(lambda: det(x))
+    return {"ms": out, "window": cfg.window, "repeats": repeats}
 
 
 def run_ablations(study: StudyConfig) -> dict:
