@@ -86,7 +86,7 @@ STREAM_PROFILES = {
     "skeleton": {"smoke": dict(epochs=2, width=32), "cpu": dict(epochs=6, width=64), "gpu": dict(epochs=30, width=128)},
     "rgb": {
         "smoke": _RGB_CPU | dict(frame_size=32, epochs=1, repeats=1, crop=False),
-        "cpu": _RGB_CPU | dict(frame_size=64, epochs=6, repeats=2, crop=True),
+        "cpu": _RGB_CPU | dict(frame_size=64, epochs=4, repeats=1, crop=True),
         "gpu": dict(width=1.0, frame_size=192, clip_len=32, epochs=0, batch_size=8, lr=1e-4, weight_decay=1e-4,
                     input="rgb", background=False, balance=False, dropout=0.5, threads=0, repeats=1, crop=False),
     },
@@ -270,11 +270,12 @@ def config(params: dict) -> StudyConfig:
     weights = params.get("encoder_weights", "")
     seed = _int(params, "seed", 0) if "seed" in params else 0
     stream = params.get("stream", "skeleton")
-    names = list(params.get("streams", [stream]))
-    for i, s in enumerate(names + [stream]):
+    if stream not in STREAMS:
+        raise _fail("stream", f"one of {list(STREAMS)}", stream)
+    names = list(params.get("streams", []))
+    for i, s in enumerate(names):
         if s not in STREAMS:
-            raise InputError(f"parameter {'streams' if i < len(names) else 'stream'!r}: "
-                             f"{s!r} is not a stream (known: {', '.join(STREAMS)})")
+            raise InputError(f"parameter 'streams': item {i} is {s!r}; expected one of {list(STREAMS)}")
     streams = {s: stream_config(s, profile, data_root, weights, seed) for s in dict.fromkeys(names + [stream])}
     cfg = StudyConfig(profile, data_root, stream, streams, OnlineConfig(encoder=streams[stream], profile=profile,
                                                                        data_root=data_root))
