@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import torch
 
-from mglib.models.skeleton_tcn import SkeletonTCN, SkeletonTCNConfig, pool_tokens
 from mglib.studies.online import stream_skeleton as K
 from mglib.studies.online.config import SkeletonStreamConfig
 
@@ -42,20 +41,6 @@ def test_normalise_removes_position_scale_and_yaw():
     b = a.copy()
     b[:, :, :3] = 1.7 * turned + [0.4, -0.2, 1.0]  # a bigger subject, elsewhere, seen from another angle
     np.testing.assert_allclose(K.normalise(a, 30.0, 10.0), K.normalise(b, 30.0, 10.0), atol=1e-4)
-
-
-def test_tcn_is_causal_and_pools_tokens():
-    torch.manual_seed(0)
-    m = SkeletonTCN(SkeletonTCNConfig(in_dim=12, width=8, dilations=(1, 2, 4))).eval()
-    assert m.receptive_field == 15
-    x = torch.randn(1, 40, 12)
-    y = x.clone()
-    y[:, 25:] = torch.randn(1, 15, 12)
-    with torch.no_grad():
-        hx, hy = m(x), m(y)
-    assert torch.equal(hx[:, :25], hy[:, :25]) and not torch.allclose(hx[:, 25:], hy[:, 25:])
-    f = torch.arange(10, dtype=torch.float32)[:, None]
-    assert pool_tokens(f, 4)[:, 0].tolist() == [1.5, 5.5, 8.5]  # the last token averages 2 frames
 
 
 def test_clips_hold_history_mask_and_mirror():
