@@ -97,7 +97,7 @@ _OPTIM_KEYS = ("epochs", "batch_size", "lr", "weight_decay")
 def stream_config(stream: str, profile: str, data_root: str = "", weights: str = "", seed: int = 0):
     """The ``stream`` encoder of ``profile`` (``STREAM_PROFILES``). RGB without a weights file is pretrained here."""
     if stream not in STREAMS:
-        raise InputError(f"parameter 'stream': expected one of {list(STREAMS)}, got {stream!r}")
+        raise _fail("stream", f"one of {list(STREAMS)}", stream)
     p = STREAM_PROFILES[stream][profile]
     if stream == "skeleton":
         base = SkeletonStreamConfig()
@@ -188,10 +188,10 @@ def _pos(params: dict, name: str) -> float:
     return float(v)
 
 
-def _ints(params: dict, name: str, lo: int = 0, hi: int = 10 ** 6, multiple: int = 1, min_len: int = 1) -> tuple:
+def _ints(params: dict, name: str, lo: int = 0, hi: int = 10 ** 6, multiple: int = 1) -> tuple:
     v = params[name]
-    if not isinstance(v, (list, tuple)) or len(v) < min_len:
-        raise _fail(name, f"a list of at least {min_len} integer(s)", v)
+    if not isinstance(v, (list, tuple)) or not v:
+        raise _fail(name, "a non-empty list of integers", v)
     for i, x in enumerate(v):
         if isinstance(x, bool) or not isinstance(x, int) or not lo <= x <= hi or x % multiple:
             what = f"an integer in [{lo}, {hi}]" + (f", a multiple of {multiple}" if multiple > 1 else "")

@@ -303,7 +303,7 @@ def ablation_table(abl: dict):
     for (f, v), g in df.groupby(["field", "value"], sort=False):
         m, s = book.mean_std(g.f1)
         rep = REPORTED["table2"][f].get(_shown(f, v))
-        rows.append({"setting": ABLATION_FIELDS[f], "value": _shown(f, v) + 0,
+        rows.append({"setting": ABLATION_FIELDS[f], "value": _shown(f, v),
                      "default": "yes" if abl["default"][f] == v else "", "F1 (%)": book.pm(m, s),
                      "seeds": len(g), "skipped steps": int(g.skipped.sum()),
                      "F1 (%), reported": f"{rep:.2f}" if rep is not None else "—"})

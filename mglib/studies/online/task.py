@@ -76,7 +76,7 @@ class ClipTask(Task):
     _class_weight = None
     num_classes = SMG_CLASSES
 
-    def clip_sets(self, train, val):
+    def clip_sets(self, seqs, train: bool):
         raise NotImplementedError
 
     def logits(self, model, batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,10 +157,15 @@ class RGBStreamTask(ClipTask):
 STREAM_TASKS = {"skeleton": SkeletonStreamTask, "rgb": RGBStreamTask}
 
 
+def weights_as_is(cfg) -> bool:
+    """An RGB stream that uses a local I3D file as it is (no pretraining here)."""
+    return cfg.stream == "rgb" and bool(cfg.weights) and cfg.optim.epochs == 0
+
+
 def resolved_stream(cfg):
-    """The stream config with the digest of its training data (SMG root) filled in; a local I3D file used as is
-    (no pretraining) needs no data."""
-    if cfg.stream == "rgb" and cfg.weights and cfg.optim.epochs == 0:
+    """The stream config with the digest of its training data (SMG root) filled in; a weights file used as is
+    needs no data."""
+    if weights_as_is(cfg):
         return cfg
     return replace(cfg, data_digest=data_digest(smg_root(cfg.data_root, cfg.profile)))
 
@@ -168,7 +173,7 @@ def resolved_stream(cfg):
 def stream_checkpoint(cfg) -> Path:
     """The weights that define a stream's features: pretrain (or reuse a finished run) and return its
     ``best.safetensors``; an RGB stream with a local I3D file and no pretraining epochs returns that file."""
-    if cfg.stream == "rgb" and cfg.weights and cfg.optim.epochs == 0:
+    if weights_as_is(cfg):
         return Path(cfg.weights)
     from mglib.train.engine import fit
 
@@ -220,6 +225,13 @@ def stream_features(cfg, dataset_id: str, items: dict, decode_fps: float) -> dic
     return cached_features(ckpt, dataset_id, params, list(items), extract)
 
 
+def smg_tokens(enc, root: Path, decode_fps: float) -> tuple[list, dict[str, np.ndarray]]:
+    """The sequences of an SMG root and their tokens from the stream ``enc``."""
+    digest, seqs = read_smg(root)
+    items = {s.name: (s.video if enc.stream == "rgb" else s) for s in seqs}
+    return seqs, stream_features(enc, f"smg:{paths.relative(root)}:{digest}", items, decode_fps)
+
+
 # ----------------------------------------------------------------------------------------------- the detector
 def dataset_root(cfg: OnlineConfig) -> Path:
     return Path(cfg.data_root) if cfg.data_root else paths.synthetic_dir(cfg.dataset, cfg.profile)
@@ -235,10 +247,7 @@ def load_sequences(cfg: OnlineConfig) -> list[Sequence]:
     """Every sequence of the dataset with its stream tokens and its GT, also in token units."""
     conv = dict(decode_fps=cfg.decode_fps, interval=cfg.interval)
     if cfg.dataset == "smg":
-        root = dataset_root(cfg)
-        digest, seqs = read_smg(root)
-        items = {s.name: (s.video if cfg.encoder.stream == "rgb" else s) for s in seqs}
-        feats = stream_features(cfg.encoder, f"smg:{paths.relative(root)}:{digest}", items, cfg.decode_fps)
+        seqs, feats = smg_tokens(cfg.encoder, dataset_root(cfg), cfg.decode_fps)
         train, val, test = split_subjects(seqs)
         return [make_sequence(s.name, part, s.num_frames, s.fps, feats[s.name], s.labels, **conv)
                 for part, rows in (("train", train), ("val", val), ("test", test)) for s in rows]
@@ -569,6 +578,7 @@ def run_streams(study: StudyConfig) -> dict:
 
 
 def stream_summary(cfg) -> dict:
+    """One stream's measurements on the test subjects (see :func:`run_streams`); cached beside its checkpoint."""
     from torch.utils.data import DataLoader
 
     ckpt = stream_checkpoint(cfg)
@@ -576,7 +586,7 @@ def stream_summary(cfg) -> dict:
     if ckpt.suffix == ".safetensors" and path.exists():
         return json.loads(path.read_text())
     root = smg_root(cfg.data_root, cfg.profile)
-    digest, seqs = read_smg(root)
+    _, seqs = read_smg(root)
     train, _, test = split_subjects(seqs)
     model = load_stream(cfg, ckpt)
     out = {"stream": cfg.stream, "causal": cfg.stream == "skeleton" or (cfg.input == "rgb" and not cfg.crop),
@@ -594,15 +604,11 @@ def stream_summary(cfg) -> dict:
             out |= {"test_actionness_acc": float(t["actionness_acc"]),
                     "test_actionness_majority": float(t["actionness_majority"])}
         m = json.loads((ckpt.parent / "metrics.json").read_text())
-        out |= {"best_epoch": int(m["best_epoch"]), "val_curve": [h["eval"]["clip_acc"] for h in m["history"]],
-                "train_loss": [h["train_loss"] for h in m["history"]],
-                "pretrain_s": float(m["timing"]["train_time_s"] + m["timing"]["eval_time_s"])}
-    items = {s.name: (s.video if cfg.stream == "rgb" else s) for s in seqs}
-    feats = stream_features(cfg, f"smg:{paths.relative(root)}:{digest}", items, cfg.decode_fps)
+        out |= {"best_epoch": int(m["best_epoch"]), "val_curve": [h["eval"]["clip_acc"] for h in m["history"]]}
+    _, feats = smg_tokens(cfg, root, cfg.decode_fps)
     xtr, ytr = segment_embeddings(feats, train, cfg.decode_fps)
     xte, yte = segment_embeddings(feats, test, cfg.decode_fps)
-    out |= {"nn_acc": nearest_neighbour_accuracy(xtr, ytr, xte, yte), "num_test_gestures": int(len(yte)),
-            "tokens": {s.name: int(len(feats[s.name])) for s in seqs[:1]}}
+    out |= {"nn_acc": nearest_neighbour_accuracy(xtr, ytr, xte, yte), "num_test_gestures": int(len(yte))}
     if ckpt.suffix == ".safetensors":
         records.write_json_atomic(path, out)
     return out
