@@ -46,7 +46,7 @@ class SMGProfile:
 
 PROFILES = {
     "smoke": SMGProfile((1, 2), (33,), (36,), seconds=(20.0, 24.0)),
-    "cpu": SMGProfile(tuple(range(1, 31, 3)), (31, 33, 35), (36, 37, 38, 39, 40), seconds=(100.0, 130.0)),
+    "cpu": SMGProfile(tuple(range(1, 31, 2)), (31, 33, 35), (36, 37, 38, 39, 40), seconds=(100.0, 130.0)),
     "gpu": SMGProfile(tuple(range(1, 31)), tuple(range(31, 36)), tuple(range(36, 41)), seconds=(300.0, 600.0),
                       size=224),
 }

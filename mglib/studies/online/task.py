@@ -243,14 +243,25 @@ def resolved(cfg: OnlineConfig) -> OnlineConfig:
     return replace(cfg, data_digest=data_digest(dataset_root(cfg)), encoder=resolved_stream(cfg.encoder))
 
 
+def standardise(seqs: list[Sequence]) -> list[Sequence]:
+    """Tokens as z-scores per channel, with the mean and std of the training tokens (fixed constants at test time,
+    so still online). The skeleton tokens mix features of the TCN's scale with class probabilities in [0, 1]; on
+    the same scale the detector learns from both from the first epochs."""
+    train = np.concatenate([s.feats for s in seqs if s.split == "train"])
+    mean, std = train.mean(0), train.std(0) + 1e-6
+    for s in seqs:
+        s.feats = ((s.feats - mean) / std).astype(np.float32)
+    return seqs
+
+
 def load_sequences(cfg: OnlineConfig) -> list[Sequence]:
-    """Every sequence of the dataset with its stream tokens and its GT, also in token units."""
+    """Every sequence of the dataset with its standardised stream tokens and its GT, also in token units."""
     conv = dict(decode_fps=cfg.decode_fps, interval=cfg.interval)
     if cfg.dataset == "smg":
         seqs, feats = smg_tokens(cfg.encoder, dataset_root(cfg), cfg.decode_fps)
         train, val, test = split_subjects(seqs)
-        return [make_sequence(s.name, part, s.num_frames, s.fps, feats[s.name], s.labels, **conv)
-                for part, rows in (("train", train), ("val", val), ("test", test)) for s in rows]
+        return standardise([make_sequence(s.name, part, s.num_frames, s.fps, feats[s.name], s.labels, **conv)
+                            for part, rows in (("train", train), ("val", val), ("test", test)) for s in rows])
     from mglib.data import mma52
 
     root = dataset_root(cfg)
@@ -264,7 +275,7 @@ def load_sequences(cfg: OnlineConfig) -> list[Sequence]:
             # MMA-52 frames are 0-based instants f / fps; the label-frame convention is 1-based, hence + 1
             gt = np.stack([inst[:, 2], inst[:, 0] + 1, inst[:, 1] + 1], axis=1)
             out.append(make_sequence(v.video_id, sp, v.total_frames, v.fps, feats[v.video_id], gt, **conv))
-    return out
+    return standardise(out)
 
 
 @torch.no_grad()
