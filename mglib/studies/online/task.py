@@ -2,7 +2,7 @@
 
 Pipeline of one detector run (chapter 20): stream tokens (one per 0.4 s) → training windows of β tokens (overlap
 0.75, windows without a complete GT dropped) / test windows (no overlap + end-aligned) → PointTAD → one detection
-per query → merged on the sequence → score ≥ τ and same-class NMS (tIoU 0.5) → ``label,start,end`` rows in label
+per query → merged on the sequence → score ≥ τ and same-class NMS (tIoU 0.3) → ``label,start,end`` rows in label
 frames (architectures.md §8.1 #8, #9). τ is chosen on the validation subjects (31-35), never on test.
 
 Every run is cached under ``results/cache/online/<profile>/``, keyed by a hash of its resolved config (which holds
