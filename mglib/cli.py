@@ -1,4 +1,4 @@
-"""Command line of the micro-gesture study: data, eval, train, run, book.
+"""Command line of the micro-gesture study: data, eval, train, run, book, doctor.
 
 The parsers live here so ``--help`` is fast and complete; the work is done by functions in each area's
 ``commands`` module, imported only when that command runs.
@@ -43,6 +43,12 @@ def _book(args):
     from mglib import runner
 
     runner.build(args.profile, force=args.force, jobs=args.jobs)
+
+
+def _doctor(args):
+    from mglib import doctor
+
+    return doctor.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="notebooks executed at once, one torch thread each (default: the number of cores; "
                             "1: one after another)")
     book.set_defaults(func=_book)
+
+    # --- doctor -----------------------------------------------------------------------------------------
+    doc = sub.add_parser("doctor", help="check a CUDA machine for the gpu profile (kernels, AMP, memory, DDP, speed)")
+    doc.add_argument("--dry-run", action="store_true", help="CPU only, in seconds: CUDA checks are skipped with a reason")
+    doc.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    doc.set_defaults(func=_doctor)
     return parser
 
 
