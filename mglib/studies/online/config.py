@@ -86,7 +86,7 @@ STREAM_PROFILES = {
     "skeleton": {"smoke": dict(epochs=2, width=32), "cpu": dict(epochs=6, width=64), "gpu": dict(epochs=30, width=128)},
     "rgb": {
         "smoke": _RGB_CPU | dict(frame_size=32, epochs=1, repeats=1, crop=False),
-        "cpu": _RGB_CPU | dict(frame_size=64, epochs=4, repeats=1, crop=True),
+        "cpu": _RGB_CPU | dict(frame_size=64, epochs=3, repeats=1, crop=True),
         "gpu": dict(width=1.0, frame_size=192, clip_len=32, epochs=0, batch_size=8, lr=1e-4, weight_decay=1e-4,
                     input="rgb", background=False, balance=False, dropout=0.5, threads=0, repeats=1, crop=False),
     },
