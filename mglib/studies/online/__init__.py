@@ -6,6 +6,8 @@ runs with :mod:`report`.
 """
 from mglib.studies.online import report
 from mglib.studies.online.config import config
-from mglib.studies.online.task import run_ablations, run_detectors, run_mma52, run_streams, run_sweeps
+from mglib.studies.online.task import (run_ablations, run_detectors, run_mma52, run_streams, run_sweeps,
+                                       window_latency, write_ground_truth, write_prediction_files)
 
-__all__ = ["config", "report", "run_ablations", "run_detectors", "run_mma52", "run_streams", "run_sweeps"]
+__all__ = ["config", "report", "run_ablations", "run_detectors", "run_mma52", "run_streams", "run_sweeps",
+           "window_latency", "write_ground_truth", "write_prediction_files"]
