@@ -157,7 +157,8 @@ def check_weights(ctx: Context) -> list[Check]:
     from mglib import profiles
 
     files = {}
-    for nb, key in (("04_video_encoder", "weights"), ("20_online", "encoder_weights"), ("30_mmad", "backbone_ckpt")):
+    for nb, key in (("04_video_encoder", "encoder_weights"), ("20_online", "encoder_weights"),
+                    ("30_mmad", "backbone_ckpt")):
         value = profiles.resolve(nb, "gpu")[key]
         if value:
             files.setdefault(value, nb)

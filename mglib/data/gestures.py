@@ -11,24 +11,25 @@ from __future__ import annotations
 
 from mglib.data.body import P
 
+# SMG durations come from the real per-class medians (synth_smg.py, calibration.py), not from base_s
 SMG = [
-    P("head", "turtle", base_s=1.6),                               # 0 turtling neck and shoulder
-    P("hand", "contact", "eye", "rub", base_s=1.8),                # 1 rubbing eyes and forehead
-    P("hands", "fold", base_s=2.2),                                # 2 folding arms
-    P("hand", "contact", "notch", "hold", base_s=1.6),             # 3 touching suprasternal notch
-    P("legs", "move", base_s=2.0),                                 # 4 moving legs
-    P("hand", "contact", "neck", "scratch", base_s=1.6),           # 5 touching or scratching neck
-    P("hands", "contact", "back_low", "hold", base_s=2.2),         # 6 folding arms behind body
-    P("hands", "together", "", "rub", base_s=1.8),                 # 7 rubbing hands, crossing fingers
-    P("hands", "contact", "hip", "hold", base_s=2.2),              # 8 arms akimbo
-    P("legs", "cross", base_s=2.4),                                # 9 crossing legs
-    P("hand", "contact", "upper_arm", "scratch", cross=True, base_s=1.6),  # 10 scratching some part of body
-    P("hand", "contact", "cheek", "scratch", base_s=1.6),          # 11 facial parts other than eyes
-    P("hand", "contact", "hair", "twirl", base_s=1.8),             # 12 playing or adjusting hair
-    P("hands", "hold_arms", base_s=2.0),                           # 13 holding arms
-    P("hand", "contact", "collar", "pat", base_s=1.4),             # 14 pulling shirt collar
-    P("hands", "together", "", "rub", prop="object", base_s=1.8),  # 15 jewelry / objects (RGB cue; twin of 7)
-    P("hands", "illustrative", base_s=1.8),                        # 16 illustrative hand gestures (non-MG)
+    P("head", "turtle"),                                       # 0 turtling neck and shoulder
+    P("hand", "contact", "eye", "rub"),                        # 1 rubbing eyes and forehead
+    P("hands", "fold"),                                        # 2 folding arms
+    P("hand", "contact", "notch", "hold"),                     # 3 touching suprasternal notch
+    P("legs", "move"),                                         # 4 moving legs
+    P("hand", "contact", "neck", "scratch"),                   # 5 touching or scratching neck
+    P("hands", "contact", "back_low", "hold"),                 # 6 folding arms behind body
+    P("hands", "together", "", "rub"),                         # 7 rubbing hands, crossing fingers
+    P("hands", "contact", "hip", "hold"),                      # 8 arms akimbo
+    P("legs", "cross"),                                        # 9 crossing legs
+    P("hand", "contact", "upper_arm", "scratch", cross=True),  # 10 scratching some part of body
+    P("hand", "contact", "cheek", "scratch"),                  # 11 facial parts other than eyes
+    P("hand", "contact", "hair", "twirl"),                     # 12 playing or adjusting hair
+    P("hands", "hold_arms"),                                   # 13 holding arms
+    P("hand", "contact", "collar", "pat"),                     # 14 pulling shirt collar
+    P("hands", "together", "", "rub", prop="object"),          # 15 jewelry / objects (RGB cue; twin of 7)
+    P("hands", "illustrative"),                                # 16 illustrative hand gestures (non-MG)
 ]
 
 IMIGUE = [

@@ -36,11 +36,12 @@ class Knobs:
     duration: float = 1.0  # gesture duration multiplier
     cooccurrence: float = 0.5  # MMA-52: probability of keeping a candidate that overlaps another body part's action
     pose_noise: float = 1.0  # sensor noise multiplier (Kinect jitter, OpenPose noise and dropouts)
-    imbalance: float = 1.0  # long-tail exponent: class weight ~ (rank + 1) ** -imbalance (0 = balanced)
+    imbalance: float = 1.0  # long-tail exponent: weight ~ (rank + 1) ** -imbalance, SMG: real share ** imbalance
     num_subjects: int = 0  # 0: the profile's subjects; otherwise this many training subjects
+    gap: float = 1.0  # SMG: idle-time multiplier between gestures (smaller -> denser)
 
 
-DEFAULT_KNOBS = {"smg": Knobs(imbalance=0.3), "imigue": Knobs(imbalance=0.3), "mma52": Knobs(imbalance=1.0)}
+DEFAULT_KNOBS = {"smg": Knobs(imbalance=1.0), "imigue": Knobs(imbalance=0.3), "mma52": Knobs(imbalance=1.0)}
 
 
 def resolve_knobs(dataset: str, **overrides) -> Knobs:

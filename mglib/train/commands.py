@@ -11,7 +11,7 @@ from mglib.errors import InputError
 TASKS = {
     "toy": ("mglib.train.toy", "ToyTask"),
     "classification": ("mglib.studies.classification", "ClassificationTask"),
-    "online": ("mglib.studies.online", "OnlineTask"),
+    "online": ("mglib.studies.online.task", "OnlineTask"),
     "detection": ("mglib.studies.detection", "DetectionTask"),
 }
 
