@@ -29,7 +29,8 @@ DEPENDS: dict[str, tuple[str, ...]] = {
 # Notebooks whose parameters a study validates in full before any run: ``mglib.studies.<study>.config(params)``
 # builds the study's config from a notebook's resolved parameters and refuses a bad nested key, list item or value
 # in one line. The notebooks call the same function, so the runner and the chapter cannot disagree.
-STUDY_OF: dict[str, str] = {}
+STUDY_OF: dict[str, str] = {"10_classification": "classification", "11_classification_analysis": "classification",
+                             "12_classification_sweeps": "classification"}
 
 
 def check_study_parameters(notebook: str, params: dict) -> None:
