@@ -18,11 +18,12 @@ CPU_CONFIG = {"size": "tiny", "pose_frames": 8, "rgb_frames": 2, "heatmap_size":
 
 def test_config_maps_every_parameter_once():
     cfg = S.config({"profile": "cpu", "seeds": [0, 1, 2], "data_root": "", "threads": 1, "config": CPU_CONFIG,
-                    "fusion_epochs": 5, "ablation_seeds": [0, 1], "variants": ["cmf_time", "alpha_1"],
+                    "fusion_epochs": 5, "fusion_lr": 0.02, "ablation_seeds": [0, 1], "variants": ["cmf_time", "alpha_1"],
                     "sweep_seeds": [0], "sweep_data": "sweep", "cue_shares": [0, 0.17, 0.33],
                     "pair_distances": [0.5, 1, 2]})
     assert cfg.seeds == (0, 1, 2) and cfg.run.optim.epochs == 15 and cfg.run.optim.lr == 0.1
     assert cfg.run.size == "tiny" and cfg.run.cmf_tokens == "channel" and cfg.fusion_epochs == 5
+    assert cfg.fusion_lr == 0.02
     assert cfg.variants == ("cmf_time", "alpha_1") and cfg.cue_shares == (0.0, 0.17, 0.33)
     assert cfg.pair_distances == (0.5, 1.0, 2.0) and cfg.sweep_data == "sweep"
 
@@ -40,6 +41,7 @@ def test_config_maps_every_parameter_once():
     ({"seeds": [-1]}, "parameter 'seeds': expected a list of integers >= 0"),
     ({"seeds": []}, "parameter 'seeds': expected at least one seed"),
     ({"fusion_epochs": -2}, "parameter 'fusion_epochs'"),
+    ({"fusion_lr": -0.1}, "parameter 'fusion_lr'"),
     ({"cue_shares": [0.0, 0.5]}, "parameter 'cue_shares': item 1 is 0.5"),
     ({"pair_distances": [5.0]}, "parameter 'pair_distances': item 0 is 5.0"),
     ({"sweep_data": "huge"}, "parameter 'sweep_data'"),

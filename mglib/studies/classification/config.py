@@ -131,6 +131,7 @@ class Config:
     seeds: tuple[int, ...] = (0,)
     run: RunConfig = field(default_factory=RunConfig)  # every run's settings but method, seed and data
     fusion_epochs: int = 0  # epochs of the two-stream fine-tuning (0: run.optim.epochs)
+    fusion_lr: float = 0.0  # its learning rate (0: run.optim.lr); lower keeps more of the single streams' weights
     threads: int = 1  # torch CPU threads (0: leave torch's default)
     ablation_seeds: tuple[int, ...] = ()
     variants: tuple[str, ...] = ()
@@ -191,6 +192,11 @@ def config(params: dict) -> Config:
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise InputError(f"parameter {name!r}: expected an integer >= 0, got {v!r}")
             setattr(cfg, name, v)
+    if "fusion_lr" in p:
+        v = p["fusion_lr"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 10:
+            raise InputError(f"parameter 'fusion_lr': expected a number in [0, 10], got {v!r}")
+        cfg.fusion_lr = float(v)
     if "variants" in p:
         for i, v in enumerate(p["variants"]):
             if v not in VARIANTS:

@@ -450,6 +450,26 @@ def sweep_table(scores: pd.DataFrame, sweep: str) -> book.Table:
                       f"sweep-{sweep}")
 
 
+def cue_table(sw: pd.DataFrame, level: float) -> book.Table:
+    """At one level of the RGB-only sweep: per method, pooled over seeds, how many test clips of the prop-wearing
+    (twin) classes it assigns to some prop-wearing class, against the same rate for the other clips. Pose cannot
+    see the prop; a stream that can separates the two rates."""
+    from mglib.studies.classification.data import designed_pairs
+
+    s = sw[(sw["sweep"] == "cue") & (sw["level"] == level)]
+    twins = [t for t, _ in designed_pairs(s["data"].iloc[0])["rgb_cue"]]
+    rows = []
+    for method, g in s.groupby("method", sort=False):
+        y, pred = (np.concatenate(x) for x in zip(*((f[0], f[1].argmax(1)) for f in map(fused, g["run_dir"]))))
+        hit, other = np.isin(y, twins), ~np.isin(y, twins)
+        rows.append({"method": name(method), "seeds": len(g),
+                     "prop clips put in a prop class (%)": float(np.isin(pred[hit], twins).mean()),
+                     "other clips put in a prop class (%)": float(np.isin(pred[other], twins).mean())})
+    return book.table(pd.DataFrame(rows), f"Does the model see the prop? Share {level:.2f}: {len(twins)} of the 12 "
+                      "classes wear a prop that only RGB shows; test clips pooled over seeds.", "sweep-props",
+                      pct=("prop clips put in a prop class (%)", "other clips put in a prop class (%)"))
+
+
 def sweep_figure(gains: pd.DataFrame) -> book.Figure:
     import matplotlib.pyplot as plt
 

@@ -236,19 +236,19 @@ def fit_run(cfg: RunConfig, threads: int = 1) -> dict:
     return {**metrics, "run_dir": out, "test": evaluate_test(out)["metrics"]}
 
 
-def train_method(base: RunConfig, method: str, seed: int, data_root, fusion_epochs: int = 0, threads: int = 1,
-                 **fields) -> dict:
-    """Train one method the paper's way: a two-stream model starts from the RGB and pose single-stream models of
-    the same seed (trained first, or reused) and is fine-tuned for ``fusion_epochs`` (0: the base's epochs).
-    ``fields`` change the run config (ablations); they do not reach the single-stream models."""
-    common = {"data_root": str(data_root), "optim.seed": seed}
+def train_method(cfg: Config, method: str, seed: int, root, **fields) -> dict:
+    """Train one method on the dataset at ``root`` the paper's way: a two-stream model starts from the RGB and pose
+    single-stream models of the same seed (trained first, or reused) and is fine-tuned for ``cfg.fusion_epochs`` at
+    ``cfg.fusion_lr``. ``fields`` change the run config (ablations); they do not reach the single-stream models."""
+    common = {"data_root": str(root), "optim.seed": seed}
     if method in TWO_STREAM:
-        rgb = train_method(base, "rgb3d", seed, data_root, threads=threads)
-        pose = train_method(base, "poseconv3d", seed, data_root, threads=threads)
+        rgb, pose = (train_method(cfg, m, seed, root) for m in ("rgb3d", "poseconv3d"))
         common.update(init_rgb=str(rgb["run_dir"]), init_pose=str(pose["run_dir"]))
-        if fusion_epochs:
-            common["optim.epochs"] = fusion_epochs
-    return fit_run(run_config(base, "run", method=method, **common, **fields), threads)
+        if cfg.fusion_epochs:
+            common["optim.epochs"] = cfg.fusion_epochs
+        if cfg.fusion_lr:
+            common["optim.lr"] = cfg.fusion_lr
+    return fit_run(run_config(cfg.run, "run", method=method, **common, **fields), cfg.threads)
 
 
 def data_root(cfg: Config) -> Path:
@@ -280,8 +280,7 @@ def run(cfg: Config, methods=TABLE_METHODS) -> pd.DataFrame:
     rows = []
     for method in (m for m in methods if available(m)):
         for seed in cfg.seeds:
-            m = train_method(cfg.run, method, seed, root, cfg.fusion_epochs, cfg.threads)
-            rows.append(_row(method, seed, m))
+            rows.append(_row(method, seed, train_method(cfg, method, seed, root)))
     return pd.DataFrame(rows)
 
 
@@ -292,8 +291,7 @@ def ablations(cfg: Config) -> pd.DataFrame:
     for name in cfg.variants:
         method, fields = VARIANTS[name]
         for seed in cfg.ablation_seeds:
-            base = train_method(cfg.run, method, seed, root, cfg.fusion_epochs, cfg.threads)
-            var = train_method(cfg.run, method, seed, root, cfg.fusion_epochs, cfg.threads, **fields)
+            base, var = train_method(cfg, method, seed, root), train_method(cfg, method, seed, root, **fields)
             rows += [_row(method, seed, base, variant=name, arm="base"), _row(method, seed, var, variant=name,
                                                                                arm="variant")]
     return pd.DataFrame(rows)
@@ -365,13 +363,14 @@ def sweeps(cfg: Config) -> pd.DataFrame:
     method, seed), with the run folder and the dataset's folder."""
     from mglib.studies.classification.data import sweep_root
 
-    levels = [("cue", s, {"imbalance": 0.0, "rgb_cue_share": s}) for s in cfg.cue_shares]
+    # every knob named at every level, so the level both sweeps share (no twins, pairs as designed) is one dataset
+    levels = [("cue", s, {"imbalance": 0.0, "rgb_cue_share": s, "pair_distance": 1.0}) for s in cfg.cue_shares]
     levels += [("pairs", d, {"imbalance": 0.0, "rgb_cue_share": 0.0, "pair_distance": d}) for d in cfg.pair_distances]
     rows = []
     for sweep, level, knobs in levels:
         root = sweep_root(cfg.sweep_data, **knobs)
         for method in SWEEP_METHODS[sweep]:
             for seed in cfg.sweep_seeds:
-                m = train_method(cfg.run, method, seed, root, cfg.fusion_epochs, cfg.threads)
-                rows.append(_row(method, seed, m, sweep=sweep, level=level, data=str(root)))
+                rows.append(_row(method, seed, train_method(cfg, method, seed, root), sweep=sweep, level=level,
+                                 data=str(root)))
     return pd.DataFrame(rows)
