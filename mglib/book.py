@@ -249,3 +249,60 @@ class ResultBox:
 def result_box(items, title: str = "What the runs show") -> ResultBox:
     items = [items] if isinstance(items, str) else list(items)
     return ResultBox(title, items)
+
+
+# ------------------------------------------------------------------------------------------------ chapter card
+
+
+@dataclass
+class ChapterCard:
+    """The box under a chapter's objectives: its recorded run time and the commands that re-run it."""
+
+    notebook: str
+    runtime: str
+
+    def commands(self) -> list[str]:
+        return ["make book                # every chapter at the cpu profile, then the HTML book",
+                "make test                # unit tests, then every chapter against its stored smoke outputs",
+                f"python -m mglib run --profile cpu --only {self.notebook}   # this chapter alone"]
+
+    def _repr_html_(self) -> str:
+        cmds = html.escape("\n".join(self.commands()))
+        return (f'<div class="admonition mg-card"><p class="admonition-title">Run it yourself</p>'
+                f"<p>{inline_html(self.runtime)}</p><pre>{cmds}</pre>"
+                f"<p>Add <code>-p name=value</code> to the last command to change a parameter of the chapter "
+                f"(the names are those of its parameters cell). Download the notebook with the button at the top "
+                f"of the page.</p></div>")
+
+    def __repr__(self) -> str:
+        return "\n".join(["Run it yourself", self.runtime, *self.commands()])
+
+
+def chapter_card(notebook: str) -> ChapterCard:
+    from mglib import build_report
+
+    return ChapterCard(notebook, build_report.runtime(notebook))
+
+
+# ------------------------------------------------------------------------------------------------ code excerpts
+
+
+@dataclass
+class Source:
+    """The source of a function or class from mglib, shown as a code block: an excerpt that cannot drift."""
+
+    name: str
+    code: str
+
+    def _repr_markdown_(self) -> str:
+        return f"`{self.name}`\n\n```python\n{self.code}\n```"
+
+    def __repr__(self) -> str:
+        return f"{self.name}\n{self.code}"
+
+
+def source(obj) -> Source:
+    import inspect
+    import textwrap
+
+    return Source(f"{obj.__module__}.{obj.__qualname__}", textwrap.dedent(inspect.getsource(obj)).rstrip())

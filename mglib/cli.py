@@ -1,4 +1,4 @@
-"""Command line of the micro-gesture study: data, eval, train, run, book.
+"""Command line of the micro-gesture study: data, eval, train, run, book, doctor.
 
 The parsers live here so ``--help`` is fast and complete; the work is done by functions in each area's
 ``commands`` module, imported only when that command runs.
@@ -35,13 +35,20 @@ def _train(args):
 def _run(args):
     from mglib import profiles, runner
 
-    runner.run(args.profile, only=args.only, overrides=profiles.parse_overrides(args.p), force=args.force)
+    runner.run(args.profile, only=args.only, overrides=profiles.parse_overrides(args.p), force=args.force,
+               jobs=args.jobs)
 
 
 def _book(args):
     from mglib import runner
 
-    runner.build(args.profile, force=args.force)
+    runner.build(args.profile, force=args.force, jobs=args.jobs)
+
+
+def _doctor(args):
+    from mglib import doctor
+
+    return doctor.main(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -103,12 +110,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", action="append", default=None, metavar="NOTEBOOK",
                      help="run only this notebook (repeatable), e.g. 02_metrics")
     run.add_argument("-p", action="append", default=[], metavar="KEY=VALUE", help="parameter override (needs --only)")
-    run.add_argument("--force", action="store_true", help="re-execute even when the cached output is current")
+    run.add_argument("--force", action="store_true",
+                     help="re-execute the named notebooks (all without --only) even when their output is current")
     run.set_defaults(func=_run)
     book = sub.add_parser("book", help="run stale notebooks, then build the HTML book with Jupyter Book")
     book.add_argument("--profile", default="cpu", choices=PROFILE_CHOICES)
     book.add_argument("--force", action="store_true", help="re-execute every notebook")
+    for p in (run, book):
+        p.add_argument("--jobs", type=int, default=None, metavar="N",
+                       help="notebooks executed at once, one torch thread each (default: the number of cores; "
+                            "1: one after another)")
     book.set_defaults(func=_book)
+
+    # --- doctor -----------------------------------------------------------------------------------------
+    doc = sub.add_parser("doctor", help="check a CUDA machine for the gpu profile (kernels, AMP, memory, DDP, speed)")
+    doc.add_argument("--dry-run", action="store_true", help="CPU only, in seconds: CUDA checks are skipped with a reason")
+    doc.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    doc.set_defaults(func=_doctor)
     return parser
 
 

@@ -33,3 +33,10 @@ def relative(path) -> str:
         return str(p.relative_to(ROOT))
     except ValueError:
         return str(path)
+
+
+def user_path(value) -> Path:
+    """A path given by a user or a profile: absolute as is, relative against the project root (notebooks run with
+    their own folder as working directory, so the root is the one place both agree on)."""
+    p = Path(value).expanduser()
+    return p if p.is_absolute() else ROOT / p

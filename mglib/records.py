@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -38,6 +39,20 @@ def _jsonable(o):
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+# Metric names that hold measured times or speeds: they differ from run to run by nature, so comparisons of two
+# runs' results (e.g. parallel against sequential) leave them out. Name timing metrics accordingly.
+_TIMING = re.compile(r"(_s|_ms|seconds|speedup|per_s|latency|throughput|wall_time)$|(^|_)time(_|$)", re.IGNORECASE)
+
+
+def without_timings(obj):
+    """``obj`` (parsed metrics JSON) minus every entry whose key names a time or a speed, at any depth."""
+    if isinstance(obj, dict):
+        return {k: without_timings(v) for k, v in obj.items() if not _TIMING.search(str(k).split("/")[-1])}
+    if isinstance(obj, list):
+        return [without_timings(v) for v in obj]
+    return obj
 
 
 def git_commit() -> str | None:

@@ -80,3 +80,9 @@ def test_figure_and_result_box_render_captions_and_inline_markdown():
     box = book.result_box(["**DSTA** is ahead", "a <tag> & `code`"])
     h = box._repr_html_()
     assert "<strong>DSTA</strong>" in h and "&lt;tag&gt; &amp;" in h and "<code>code</code>" in h
+
+
+def test_source_excerpt_is_the_code_itself():
+    s = book.source(book.pm)
+    assert s.name == "mglib.book.pm" and s.code.startswith("def pm(")
+    assert "```python\ndef pm(" in s._repr_markdown_()

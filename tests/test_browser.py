@@ -1,5 +1,7 @@
 """The built book, loaded in headless Chromium: no failed request, no console error, every image loaded and
-every formula typeset. Screenshots of each page go to _build/screenshots/ for review.
+every formula typeset; nothing wider than the content column, every figure captioned, no code shown as prose, no
+stray `$`, no NaN or "± 0.00" in a table, no raw DataFrame dump and no conclusion printed to stdout.
+Screenshots of each page go to _build/screenshots/ for review.
 
 Needs `make book` first (CI builds the book before the tests); skipped otherwise, except under CI where a missing
 book or browser is a failure.
@@ -109,6 +111,53 @@ const start = Date.now();
 """
 
 
+# Layout and content checks, run in the page. Each returns a list of short descriptions of what is wrong.
+PAGE_CHECKS = r"""
+const article = document.querySelector('article.bd-article') || document.querySelector('main');
+const right = article.getBoundingClientRect().right + 2;
+const label = e => (e.tagName.toLowerCase() + (e.className && typeof e.className === 'string' ?
+                    '.' + e.className.split(' ')[0] : '') + ': ' + (e.textContent || e.src || '').trim().slice(0, 60));
+const inCode = e => e.closest('div.highlight, pre, code');
+const out = {overflow: [], uncaptioned: [], code_as_text: [], stray_dollar: [], bad_cells: [], dumps: [],
+             stdout_prose: []};
+for (const e of article.querySelectorAll('*')) {
+  if (inCode(e) || e.closest('mjx-container')) continue;
+  const r = e.getBoundingClientRect();
+  if (r.width > 0 && r.right > right) out.overflow.push(label(e));
+}
+for (const pre of article.querySelectorAll('.cell_output pre')) {
+  if (pre.scrollWidth > pre.clientWidth + 2) out.overflow.push('output text runs off: ' + label(pre));
+}
+out.overflow = out.overflow.slice(0, 5);
+for (const img of article.querySelectorAll('img')) {
+  const fig = img.closest('figure');
+  if (!fig || !fig.querySelector('figcaption')) out.uncaptioned.push(label(img));
+}
+for (const p of article.querySelectorAll('p, li')) {
+  if (inCode(p)) continue;
+  const t = p.textContent.trim();
+  if (/^(print\(|import |from \w+ import )/.test(t) || /^[A-Za-z_][\w.]*\(.*\)$/.test(t)) out.code_as_text.push(t.slice(0, 80));
+}
+const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
+for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+  const el = n.parentElement;
+  if (el && !inCode(el) && !el.closest('.math, mjx-container, script, style') && n.textContent.includes('$'))
+    out.stray_dollar.push(n.textContent.trim().slice(0, 80));
+}
+for (const td of article.querySelectorAll('td, th')) {
+  if (/\bNaN\b|\bnan\b|± ?0\.00\b/.test(td.textContent)) out.bad_cells.push(td.textContent.trim());
+}
+for (const t of article.querySelectorAll('table.dataframe')) out.dumps.push(label(t));
+for (const o of article.querySelectorAll('.cell_output .output.stream pre, .cell_output .output.text_plain pre')) {
+  if (/dtype: /.test(o.textContent)) out.dumps.push('printed Series: ' + o.textContent.trim().slice(0, 60));
+  for (const line of o.textContent.split('\n')) {
+    if (line.trim().split(/\s+/).length > 14 && /[.!]$/.test(line.trim())) out.stdout_prose.push(line.trim().slice(0, 80));
+  }
+}
+return out;
+"""
+
+
 @pytest.mark.parametrize("page", toc_pages())
 def test_page_renders_cleanly(page, server, browser):
     browser.get_log("performance"), browser.get_log("browser")  # drop entries of earlier pages
@@ -121,12 +170,15 @@ def test_page_renders_cleanly(page, server, browser):
         "return [...document.images].filter(i => !i.complete || i.naturalWidth === 0).map(i => i.src)")
     console = [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     failures = _network_failures(browser)
+    checks = browser.execute_script(PAGE_CHECKS)
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser.save_screenshot(str(SHOTS / (page.replace("/", "_") + ".png")))
     assert untypeset == 0, f"{page}: {untypeset} formula(s) not typeset"
     assert broken_images == [], f"{page}: images failed to load: {broken_images}"
     assert console == [], f"{page}: console errors: {console}"
     assert failures == [], f"{page}: failed requests: {failures}"
+    problems = {k: v for k, v in checks.items() if v}
+    assert problems == {}, f"{page}: {problems}"
 
 
 def test_index_redirects_to_intro(server, browser):

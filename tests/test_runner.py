@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from mglib import data, paths, runner
+from mglib import data, paths, records, runner
 from mglib.errors import InputError
 from tests.test_profiles import _write_notebook
 
@@ -64,3 +64,141 @@ def test_failing_cell_is_reported_with_the_notebook(project):
     nb_path.write_text(json.dumps(nb))
     with pytest.raises(InputError, match="notebook 01_demo failed in cell .*ValueError: boom"):
         runner.execute("01_demo", "smoke")
+
+
+def _code_notebook(path, params_src, body_src):
+    _write_notebook(path, params_src)
+    nb = json.loads(path.read_text())
+    nb["cells"].append({"id": "c3", "cell_type": "code", "metadata": {}, "source": [body_src], "outputs": [],
+                        "execution_count": None})
+    nb["metadata"]["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path.write_text(json.dumps(nb))
+
+
+_LOGGING = ("import time\nopen(log, 'a').write(f'{name}-start {time.time()}\\n')\ntime.sleep(pause)\n"
+            "open(log, 'a').write(f'{name}-end {time.time()}\\n')\n")
+
+
+def test_dependencies_first_independent_notebooks_at_once(project, monkeypatch):
+    log = project / "log.txt"
+    for name in ("a", "b", "c"):
+        _code_notebook(project / "notebooks" / f"0{'abc'.index(name) + 2}_{name}.ipynb",
+                       f'profile = "smoke"\nname = "{name}"\nlog = ""\npause = 2.0\n', _LOGGING)
+    yml = "".join(f"  0{i + 2}_{n}:\n    smoke: {{log: {str(log)!r}}}\n" for i, n in enumerate("abc"))
+    (project / "profiles.yml").write_text("notebooks:\n  01_demo:\n    smoke: {}\n" + yml)
+    monkeypatch.setattr(runner, "DEPENDS", {"03_b": ("02_a",)})
+    executed = runner.run("smoke", only=["03_b", "04_c"], jobs=2)
+    assert sorted(executed) == ["02_a", "03_b", "04_c"]  # 02_a is pulled in as 03_b's dependency
+    t = {k: float(v) for k, v in (line.split() for line in log.read_text().splitlines())}
+    assert t["a-end"] <= t["b-start"]  # the dependency finished first
+    assert t["c-start"] < t["a-end"] and t["a-start"] < t["c-end"]  # the independent one ran alongside
+    # a re-run of the dependency makes the dependent stale: its key holds the dependency's key
+    assert runner.run("smoke", only=["03_b"], jobs=2) == []
+    runner.run("smoke", only=["02_a"], overrides={"pause": 0.1}, jobs=2)
+    assert runner.run("smoke", only=["03_b"], jobs=2) == ["03_b"]  # 02_a is used as it stands, not reverted
+    assert runner.run("smoke", only=["03_b"], jobs=2) == []
+
+
+def test_study_config_and_paths_are_checked_before_any_work(project, monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("mglib.studies.fake")
+
+    def config(params):
+        if params["x"] > 3:
+            raise InputError("parameter 'x': expected at most 3")
+
+    fake.config = config
+    monkeypatch.setitem(sys.modules, "mglib.studies.fake", fake)
+    monkeypatch.setattr(runner, "STUDY_OF", {"01_demo": "fake"})
+    with pytest.raises(InputError, match="'x': expected at most 3"):
+        runner.run("cpu")
+    assert not (project / "executed").exists()
+    monkeypatch.setattr(runner, "STUDY_OF", {})
+    _write_notebook(project / "notebooks" / "01_demo.ipynb", 'profile = "smoke"\ndata_root = ""\nenc_weights = ""\n')
+    with pytest.raises(InputError, match="gpu profile runs on the real dataset.*data/README.md"):
+        runner.run("gpu")
+    with pytest.raises(InputError, match="enc_weights 'nowhere/w.pt' does not exist.*data/README.md"):
+        runner.run("smoke", only=["01_demo"], overrides={"enc_weights": "nowhere/w.pt"})
+    assert not (project / "executed").exists()
+
+
+def test_jobs_must_be_positive(project):
+    with pytest.raises(InputError, match="--jobs 0"):
+        runner.run("smoke", jobs=0)
+
+
+def _fake_root(tmp_path, notebooks: dict, yml: str):
+    """A project root for a `python -m mglib` subprocess: its own notebooks and results, the real smoke data."""
+    root = tmp_path / "root"
+    (root / "notebooks").mkdir(parents=True)
+    for name, (params, body) in notebooks.items():
+        _code_notebook(root / "notebooks" / f"{name}.ipynb", params, body)
+    (root / "profiles.yml").write_text(yml)
+    (root / "mglib").symlink_to(paths.ROOT / "mglib")
+    (root / "data").symlink_to(paths.DATA)
+    return root
+
+
+def test_ctrl_c_stops_every_worker_and_keeps_no_partial_notebook(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    body = "import time\ntime.sleep(60)\n"
+    root = _fake_root(tmp_path, {"01_x": ('profile = "smoke"\n', body), "02_y": ('profile = "smoke"\n', body)},
+                      "notebooks:\n  01_x:\n    smoke: {}\n  02_y:\n    smoke: {}\n")
+    env = {**os.environ, "MGLIB_ROOT": str(root)}
+    proc = subprocess.Popen([sys.executable, "-m", "mglib", "run", "--profile", "smoke", "--jobs", "2"], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    executed = root / "book" / "executed"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(executed.glob(".*.running.ipynb")) if executed.exists() else []) < 2:
+        time.sleep(0.2)
+    time.sleep(3)  # both kernels are busy
+    os.kill(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "interrupted" in errors[0]
+    assert list(executed.glob("*.ipynb")) == [] and list(executed.glob(".*")) == []
+
+
+# Real chapters that train models at the smoke profile, one of them depending on another.
+_IDENTITY_NOTEBOOKS = ("03_mamba", "10_classification", "11_classification_analysis")
+
+
+@pytest.mark.slow
+def test_parallel_and_sequential_runs_record_identical_metrics(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    metrics = {}
+    for jobs in (1, 2):
+        root = tmp_path / f"jobs{jobs}"
+        root.mkdir()
+        for name in ("notebooks", "mglib", "profiles.yml"):
+            (root / name).symlink_to(paths.ROOT / name)
+        (root / "data").symlink_to(paths.DATA)
+        cmd = [sys.executable, "-m", "mglib", "run", "--profile", "smoke", "--jobs", str(jobs)]
+        for nb in _IDENTITY_NOTEBOOKS:
+            cmd += ["--only", nb]
+        proc = subprocess.run(cmd, env={**os.environ, "MGLIB_ROOT": str(root)}, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        metrics[jobs] = {nb: records.without_timings(json.loads((root / "results" / nb / "smoke" /
+                                                                 "metrics.json").read_text()))
+                         for nb in _IDENTITY_NOTEBOOKS}
+    assert all(metrics[1][nb] for nb in _IDENTITY_NOTEBOOKS)
+    assert metrics[1] == metrics[2]  # parsed JSON floats compare exactly: bit for bit
+
+
+def test_timing_metrics_are_left_out_of_comparisons():
+    m = {"bench": {"reference_s": 0.1, "identical": True}, "PointTAD/f1_mean": 0.3, "latency_ms": 3.0,
+         "rows": [{"speedup": 4.0, "L": 64}], "train_time": 2, "timestamp_count": 1}
+    assert records.without_timings(m) == {"bench": {"identical": True}, "PointTAD/f1_mean": 0.3, "rows": [{"L": 64}],
+                                          "timestamp_count": 1}

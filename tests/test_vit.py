@@ -66,21 +66,3 @@ def test_mae_pretrainer_loss_and_grad():
     assert loss.ndim == 0 and loss.item() > 0
     loss.backward()
     assert m.encoder.patch_embed.weight.grad is not None
-
-
-def test_load_videomae_key_mapping(tmp_path):
-    torch.manual_seed(0)
-    src = V.VideoViT(tiny())
-    sd = {"encoder." + k: v for k, v in src.state_dict().items()}
-    sd["decoder.blocks.0.norm1.weight"] = torch.ones(3)
-    sd["mask_token"] = torch.zeros(1, 1, 3)
-    torch.save({"model": sd}, tmp_path / "videomae.pth")
-    dst = V.VideoViT(tiny())
-    V.load_videomae(dst, tmp_path / "videomae.pth")
-    x = torch.randn(1, 3, 4, 32, 32)
-    src.eval(), dst.eval()
-    torch.testing.assert_close(src.features(x), dst.features(x))
-    bad = {k: v for k, v in sd.items() if "blocks.1" not in k}
-    torch.save(bad, tmp_path / "bad.pth")
-    with pytest.raises(InputError):
-        V.load_videomae(V.VideoViT(tiny()), tmp_path / "bad.pth")

@@ -257,3 +257,12 @@ class RGBPoseConv3D(nn.Module):
                         continue
                     copied += 1
         return copied
+
+
+def load_pyskl_weights(model: Recognizer3D | RGBPoseConv3D, path, with_head: bool = False):
+    """Load a local PYSKL / mmaction2 checkpoint (PoseConv3D into a :class:`Recognizer3D` of the paper's size,
+    RGBPoseConv3D into an :class:`RGBPoseConv3D`); the classifier only with ``with_head``. Returns the
+    :class:`~mglib.models.checkpoints.LoadReport`; key maps in :mod:`mglib.models.checkpoints`."""
+    from mglib.models.checkpoints import load_pyskl
+
+    return load_pyskl(model, path, with_head)

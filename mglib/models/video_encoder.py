@@ -20,7 +20,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mglib.errors import InputError
 
 # (name, in_channels, [b0, b1a, b1b, b2a, b2b, b3b]) of InceptionI3d at width 1
 _MIXED = [
@@ -177,28 +176,10 @@ def extract_snippet_features(model: VideoEncoder, frames: np.ndarray, stride: in
     return np.concatenate(out) if out else np.zeros((0, model.feature_dim), dtype=np.float32)
 
 
-def load_i3d_weights(model: VideoEncoder, path: str | Path) -> list[str]:
-    """Load an InceptionI3d state dict (e.g. ``rgb_imagenet.pt``, Kinetics-400) from a local file into a
-    ``width=1.0`` encoder. The classifier (``logits.*``) is skipped. Returns the names of skipped keys.
+def load_i3d_weights(model: VideoEncoder, path: str | Path, with_head: bool = False):
+    """Load an InceptionI3d state dict (pytorch-i3d's ``rgb_imagenet.pt``, or a Kinetics checkpoint) from a local
+    file into a ``width=1.0`` encoder; the classifier (``logits``) only with ``with_head``. Returns the
+    :class:`~mglib.models.checkpoints.LoadReport`. No network access: the file must already be on disk."""
+    from mglib.models.checkpoints import load_i3d
 
-    No network access: the file must already be on disk.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: I3D weights file not found (copy rgb_imagenet.pt or a Kinetics checkpoint there)")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and "state_dict" in state:
-        state = state["state_dict"]
-    state = {k.removeprefix("module."): v for k, v in state.items()}
-    own = model.state_dict()
-    skipped = [k for k in state if k not in own or k.startswith("logits")]
-    for k in state:
-        if k in own and not k.startswith("logits") and own[k].shape != state[k].shape:
-            raise InputError(f"{path}: tensor {k!r} has shape {tuple(state[k].shape)}, expected {tuple(own[k].shape)} "
-                             "(is the encoder width 1.0?)")
-    missing = [k for k in own if not k.startswith("head.") and not k.endswith("num_batches_tracked")
-               and k not in state]
-    if missing:
-        raise InputError(f"{path}: missing I3D tensor {missing[0]!r} ({len(missing)} missing in all)")
-    model.load_state_dict({k: v for k, v in state.items() if k in own and not k.startswith("logits")}, strict=False)
-    return skipped
+    return load_i3d(model, path, with_head)

@@ -151,7 +151,8 @@ class VideoViT(nn.Module):
 
     def run_blocks(self, tok, grid):
         for blk in self.blocks:
-            if self.cfg.checkpoint and self.training and torch.is_grad_enabled():
+            # not `self.training`: a frozen ViT with adapters is in eval mode, and still backpropagates to them
+            if self.cfg.checkpoint and torch.is_grad_enabled():
                 tok = checkpoint(blk, tok, grid, use_reentrant=False)
             else:
                 tok = blk(tok, grid)
@@ -239,42 +240,9 @@ class VideoMAEPretrainer(nn.Module):
 
 # --- loading VideoMAE checkpoints --------------------------------------------------------------------------
 
-def load_videomae(vit: VideoViT, path) -> dict:
-    """Load a local VideoMAE (pretrain or fine-tune) checkpoint into ``vit``; returns {"missing", "unexpected"}.
+def load_videomae(vit: VideoViT, path):
+    """Load a local VideoMAE checkpoint (pretraining, fine-tuned, or mmaction2's) into ``vit``; returns the
+    :class:`~mglib.models.checkpoints.LoadReport`. Key maps and readings: :mod:`mglib.models.checkpoints`."""
+    from mglib.models.checkpoints import load_videomae as load
 
-    Handles the usual wrappers ("model", "module", "state_dict") and prefixes ("encoder.", "backbone.",
-    "module."); decoder and classifier keys are dropped. The position table is fixed, so it is not loaded.
-    """
-    from pathlib import Path
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: VideoMAE checkpoint not found")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        sd = load_file(str(path))
-    else:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    for key in ("model", "module", "state_dict"):
-        if isinstance(sd, dict) and key in sd and isinstance(sd[key], dict):
-            sd = sd[key]
-    mapped = {}
-    for k, v in sd.items():
-        for prefix in ("module.", "backbone.", "encoder."):
-            if k.startswith(prefix):
-                k = k[len(prefix):]
-        if k.startswith(("decoder", "encoder_to_decoder", "mask_token", "head", "pos_embed")):
-            continue
-        if k.startswith("fc_norm."):  # fine-tuned checkpoints pool then normalise; use it as the final norm
-            k = "norm." + k[len("fc_norm."):]
-        mapped[k] = v
-    own = vit.state_dict()
-    for k, v in mapped.items():
-        if k in own and own[k].shape != v.shape:
-            raise InputError(f"{path}: key {k!r} has shape {tuple(v.shape)}, the ViT expects {tuple(own[k].shape)}")
-    result = vit.load_state_dict(mapped, strict=False)
-    missing = [k for k in result.missing_keys if ".adapter." not in k]
-    if missing:
-        raise InputError(f"{path}: checkpoint lacks {len(missing)} ViT keys, e.g. {missing[0]!r}")
-    return {"missing": missing, "unexpected": list(result.unexpected_keys)}
+    return load(vit, path)

@@ -1,0 +1,84 @@
+"""Wall time of executing every notebook of a profile one after another and with the parallel runner, in one run.
+
+    python benchmarks/bench_book.py [--profile smoke|cpu] [--jobs N]
+
+Each mode runs in a fresh project root of its own (the notebooks, mglib and profiles.yml of this checkout, the
+synthetic data already generated, EMPTY results and caches), so both train everything from scratch. The script
+checks that both modes record identical metrics (every value, bit for bit, apart from measured times and speeds:
+``records.without_timings``), then writes the record to
+``benchmarks/records/bench_book_<profile>.json`` (tracked, because a run this long is not repeated by every build;
+the "Building this book" page shows it with the commit and machine it was measured on) and to
+``results/bench_book/<profile>/``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+import mglib as mg  # noqa: E402
+from mglib import data, paths, records, runner  # noqa: E402
+
+
+def _run_mode(profile: str, jobs: int, workdir: Path) -> dict:
+    root = workdir / f"jobs{jobs}"
+    root.mkdir()
+    for name in ("notebooks", "mglib", "profiles.yml"):
+        (root / name).symlink_to(ROOT / name)
+    (root / "data").symlink_to(paths.DATA)
+    env = {**os.environ, "MGLIB_ROOT": str(root), "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "mglib", "run", "--profile", profile, "--jobs", str(jobs)], env=env)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"bench_book: the {jobs}-worker run failed (exit {proc.returncode})")
+    notebooks = {}
+    for nb in runner.list_notebooks():
+        rec = root / "results" / nb / profile
+        notebooks[nb] = {"wall_time_s": json.loads((rec / "execution.json").read_text())["wall_time_s"],
+                         "metrics": (records.without_timings(json.loads((rec / "metrics.json").read_text()))
+                                     if (rec / "metrics.json").exists() else None)}
+    return {"wall_s": round(wall, 1), "notebooks": notebooks}
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="cpu", choices=("smoke", "cpu"))
+    ap.add_argument("--jobs", type=int, default=runner.default_jobs())
+    args = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    data.ensure(args.profile)
+    data_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        seq = _run_mode(args.profile, 1, Path(tmp))
+        par = _run_mode(args.profile, args.jobs, Path(tmp))
+    identical = all(seq["notebooks"][nb]["metrics"] == par["notebooks"][nb]["metrics"] for nb in seq["notebooks"])
+    result = {"profile": args.profile, "jobs": args.jobs, "sequential_s": seq["wall_s"], "parallel_s": par["wall_s"],
+              "speedup": round(seq["wall_s"] / par["wall_s"], 2), "identical_metrics": identical,
+              "data_check_s": round(data_s, 1),
+              "notebooks": {nb: {"sequential_s": seq["notebooks"][nb]["wall_time_s"],
+                                 "parallel_s": par["notebooks"][nb]["wall_time_s"]} for nb in seq["notebooks"]},
+              "env": records.env_info(device="cpu")}
+    out = ROOT / "benchmarks" / "records" / f"bench_book_{args.profile}.json"
+    records.write_json_atomic(out, result)
+    run = mg.Run("bench_book", args.profile, {"jobs": args.jobs})
+    run.log(**{k: result[k] for k in ("sequential_s", "parallel_s", "speedup", "identical_metrics")})
+    run.save("notebooks", result["notebooks"])
+    run.finish()
+    print(f"{args.profile}: sequential {seq['wall_s']:.0f} s, {args.jobs} workers {par['wall_s']:.0f} s "
+          f"({result['speedup']}x); recorded metrics identical: {identical}")
+    if not identical:
+        raise SystemExit("bench_book: the parallel run recorded different metrics from the sequential one")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""How long the book takes to build: the execution records of this build and the recorded sequential-vs-parallel
+benchmark (benchmarks/bench_book.py). Chapter: notebooks/90_building_the_book; each chapter's runtime line comes
+from :func:`runtime`."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from mglib import book, paths, runner
+
+BENCH_RECORDS = paths.ROOT / "benchmarks" / "records"
+
+
+def benchmark(profile: str) -> dict | None:
+    """The recorded sequential-vs-parallel run of ``profile``, or None when it was never measured."""
+    path = BENCH_RECORDS / f"bench_book_{profile}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def execution_table(profile: str):
+    """Per-notebook wall time of the executions recorded in this checkout (the runner writes execution.json)."""
+    rows = []
+    for nb in runner.list_notebooks():
+        path = paths.results_dir(nb, profile) / "execution.json"
+        if path.exists():
+            rec = json.loads(path.read_text())
+            rows.append({"notebook": nb, "wall time": _minutes(rec["wall_time_s"]),
+                         "workers": rec.get("jobs", 1), "needs": ", ".join(runner.dependencies(nb)) or "—"})
+    if not rows:
+        return book.result_box(f"No notebook of the {profile} profile has been executed in this checkout yet.",
+                               "Execution records")
+    return book.table(pd.DataFrame(rows), f"Wall time of each notebook in this build ({profile} profile), from "
+                      "`results/<notebook>/<profile>/execution.json`.", "executions")
+
+
+def benchmark_table(profile: str):
+    rec = benchmark(profile)
+    if rec is None:
+        return book.result_box(f"The {profile} build has not been benchmarked; run `python benchmarks/bench_book.py "
+                               f"--profile {profile}`.", "Benchmark")
+    rows = [{"notebook": nb, "one after another": _minutes(t["sequential_s"]),
+             f"{rec['jobs']} workers": _minutes(t["parallel_s"])} for nb, t in rec["notebooks"].items()]
+    rows.append({"notebook": "**all notebooks (wall)**", "one after another": _minutes(rec["sequential_s"]),
+                 f"{rec['jobs']} workers": _minutes(rec["parallel_s"])})
+    commit = (rec["env"].get("git_commit") or "unknown")[:10]
+    return book.table(pd.DataFrame(rows), f"Executing every {profile} notebook from empty caches, one after another "
+                      f"and with {rec['jobs']} workers, in one run of `benchmarks/bench_book.py` (commit {commit}, "
+                      f"{rec['env'].get('cpu_count')} cores). In parallel each notebook takes longer, because the "
+                      "workers share the memory bandwidth.", f"bench-{profile}")
+
+
+def benchmark_summary(profile: str) -> list[str]:
+    rec = benchmark(profile)
+    if rec is None:
+        return [f"No benchmark of the {profile} build is recorded."]
+    return [f"At the {profile} profile the notebooks took {_minutes(rec['sequential_s'])} one after another and "
+            f"{_minutes(rec['parallel_s'])} with {rec['jobs']} workers, a speed-up of {rec['speedup']:.2f}×.",
+            "Both runs recorded the same metrics, bit for bit, apart from measured times and speeds."
+            if rec["identical_metrics"] else "The two runs recorded DIFFERENT metrics: the parallel runner is broken."]
+
+
+def runtime(notebook: str) -> str:
+    """One line for a chapter's header: its recorded run time at each benchmarked profile."""
+    parts = []
+    for profile in ("smoke", "cpu"):
+        rec = benchmark(profile)
+        if rec and notebook in rec["notebooks"]:
+            parts.append(f"{_minutes(rec['notebooks'][notebook]['sequential_s'])} at `{profile}`")
+    if not parts:
+        return "Runtime: not yet benchmarked."
+    return ("Runtime on one core of a 2-core CPU machine, from empty caches: " + ", ".join(parts) + "; the `gpu` "
+            "profile needs a CUDA machine.")
+
+
+def dependency_table():
+    rows = [{"notebook": nb, "runs after": ", ".join(runner.dependencies(nb))}
+            for nb in runner.list_notebooks() if runner.dependencies(nb) and nb != runner.LAST]
+    rows.append({"notebook": runner.LAST, "runs after": "every other notebook"})
+    return book.table(pd.DataFrame(rows), "Notebooks that need another's results (`mglib.runner.DEPENDS`); all the "
+                      "others can run at any time.", "dependencies")

@@ -1,0 +1,230 @@
+"""The models of the ``gpu`` profile at the papers' size, each with an input and its study's training loss.
+
+Used by ``python -m mglib doctor`` (AMP, throughput, activation checkpointing) and by the paper-size dry runs of
+``tests/test_paper_models.py``. One function per study reads the notebooks' ``gpu`` parameters
+(:func:`mglib.profiles.resolve`) and builds the models with the study's own code, without data or weights: the
+model a ``gpu`` run trains, before it loads its checkpoint.
+
+``example(batch, small)`` gives a training batch: at the ``gpu`` settings, or (``small=True``) the smallest input the
+paper-size model accepts (the spatial size its strides allow, at the configured clip lengths). The detection ViT's
+token grid is part of its config, so for a small input ``build(small=True)`` builds the same parameters for a
+16×16 frame and a 64-frame window (the shortest the head's 2⁵ pyramid accepts).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn as nn
+
+from mglib import profiles
+
+# Table 4 of the MMAD paper (004), VideoMAE-S: trainable backbone parameters in the paper's "M" (2^20).
+REPORTED_TABLE4_M = {"full": 20.89, "standard": 0.85, "tia": 0.96, "dsta": 1.80, "dsta-k1": 1.80}
+
+
+@dataclass
+class PaperModel:
+    name: str  # "<notebook(s)>/<model>"
+    build: Callable[..., nn.Module]  # build(small=False)
+    example: Callable[[int, bool], Any]  # (batch, small) -> a training batch on the CPU
+    loss: Callable[[nn.Module, Any], torch.Tensor]  # the study's training loss of one batch (a scalar)
+    batch_size: int  # the gpu profile's batch size
+    reported_M: float | None = None  # the paper's trainable-parameter count (2^20 units), where it gives one
+    counted: Callable[[nn.Module], int] | None = None  # what the paper counts (default: trainable parameters;
+    # detection: the trainable ViT part, as Table 4)
+    main: bool = False  # the paper's model of its study (AMP and throughput checks)
+    skip: str | None = None  # why it cannot be built here (an optional dependency)
+    variant_of: str | None = None  # the listed model it only resizes (same code, other integers)
+
+    def count(self, model: nn.Module) -> int:
+        if self.counted is not None:
+            return self.counted(model)
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def _trainable_under(prefix: str) -> Callable[[nn.Module], int]:
+    return lambda m: sum(p.numel() for n, p in m.named_parameters() if n.startswith(prefix) and p.requires_grad)
+
+
+def _to_loss(out) -> torch.Tensor:
+    return out[0] if isinstance(out, tuple) else out
+
+
+# --- 04: the I3D encoder ----------------------------------------------------------------------------------------
+
+def encoder_models(profile: str = "gpu") -> list[PaperModel]:
+    from mglib.studies import encoder as E
+
+    p = profiles.resolve("04_video_encoder", profile)
+    cfg = E.encoder_config(profile, p["weights"], p["data_root"], p["seed"])
+    task = E.EncoderTask(cfg)
+    classes = cfg.num_classes + cfg.background
+
+    def example(batch, small):
+        t, s = (8, 32) if small else (cfg.clip_len, cfg.frame_size)  # I3D: TF-"same" padding, any size
+        return torch.randn(batch, 3, t, s, s), torch.randint(0, classes, (batch,))
+
+    return [PaperModel("04_video_encoder/i3d", lambda small=False: E.build_encoder(cfg), example,
+                       lambda m, b: _to_loss(task.loss(m, b)), cfg.optim.batch_size, main=True)]
+
+
+# --- 10/11: classification on iMiGUE ----------------------------------------------------------------------------
+
+def classification_models(profile: str = "gpu") -> list[PaperModel]:
+    from mglib.data import imigue
+    from mglib.pose.skeleton import pairs_to_permutation
+    from mglib.studies import classification as C
+    from mglib.studies import classification_book as cb
+
+    p = profiles.resolve("10_classification", profile)
+    joints, edges = len(imigue.JOINT_NAMES_22), list(imigue.EDGES_22)
+    layout = ([], [], cb.NUM_CLASSES, imigue.JOINT_NAMES_22, edges, pairs_to_permutation(joints, imigue.FLIP_PAIRS_22))
+
+    class LayoutOnly(C.ClassificationTask):
+        def load(self):  # the iMiGUE layout without reading the data
+            return layout
+
+    def one(method):
+        cfg = cb.make_config(method, p["seeds"][0], p["config"], p["data_root"], profile)
+        task = LayoutOnly(cfg)
+
+        def example(batch, small):
+            heat = 8 if small else cfg.heatmap_size  # the pose path's stride-2 stages
+            ratio = 4 if cfg.size == "paper" else 2  # RGB side / heatmap side (ClassificationTask)
+            rgb = ratio * heat if method.startswith("rgbpose") else (32 if small else cfg.rgb_size)
+            x = {"label": torch.randint(0, cb.NUM_CLASSES, (batch,))}
+            modes = C._modalities(method)
+            if "pose" in modes:
+                ch = len(edges) if method == "poseconv3d_limb" else joints
+                x["pose"] = torch.rand(batch, 1, ch, cfg.pose_frames, heat, heat)
+            if "rgb" in modes:
+                x["rgb"] = torch.randn(batch, 1, 3, cfg.rgb_frames, rgb, rgb)
+            if "kp" in modes:
+                x["kp"] = torch.rand(batch, 1, 1, cfg.stgcn_frames, joints, 3) * 2 - 1
+            return x
+
+        return PaperModel(f"10_classification/{method}", lambda small=False: task.build_model(), example,
+                          lambda m, b: _to_loss(task.loss(m, b)), cfg.optim.batch_size,
+                          main=method == "rgbpose_cmf_prm", skip=cb.skip_reason(method))
+
+    return [one(m) for m in cb.TABLE_METHODS]
+
+
+# --- 20/21: online recognition on SMG, PointTAD on MMA-52 --------------------------------------------------------
+
+def online_models(profile: str = "gpu") -> list[PaperModel]:
+    from mglib.studies import encoder as E
+    from mglib.studies import online as O
+
+    p = profiles.resolve("20_online", profile)
+    p21 = profiles.resolve("21_online_ablations", profile)
+
+    def config(q, **fields):  # as notebooks 20 and 21 build it
+        return O.online_config(profile, q["data_root"], q["encoder_weights"], epochs=q["epochs"], lr=q["lr"],
+                               lr_step=q["lr_step"], batch_size=q["batch_size"], window=q["window"],
+                               num_queries=q["num_queries"], num_points=q["num_points"],
+                               num_layers=q["num_layers"], num_mamba=q["num_mamba"], hidden=q["hidden"],
+                               n_heads=q["n_heads"], ffn=q["ffn"], mix_dim=max(4, q["hidden"] // 8),
+                               dense_hidden=q["hidden"], point_init=q["point_init"], **fields)
+
+    with torch.device("meta"):  # every config here reads the gpu encoder's features
+        in_dim = E.feature_dim(config(p).encoder)
+
+    def one(name, cfg, main=False, variant_of=None):
+        task = O.OnlineTask(cfg)
+        classes = 17 if cfg.dataset == "smg" else 52
+
+        def example(batch, small):
+            targets = [{"labels": torch.randint(0, classes, (2,)), "segments": torch.tensor([[0.3, 0.2], [0.7, 0.1]])}
+                       for _ in range(batch)]
+            return torch.randn(batch, 8 if small else cfg.window, in_dim), targets
+
+        return PaperModel(name, lambda small=False: task.build_model(), example,
+                          lambda m, b: _to_loss(task.loss(m, b)), cfg.optim.batch_size, main=main,
+                          variant_of=variant_of)
+
+    out = [one(f"20_online/pointtad_{mixer}", config(p, query_mixer=mixer), main=mixer == "mamba_mhsa")
+           for mixer in ("mhsa", "mamba_mhsa")]
+    out.append(one("20_online/pointtad_mma52", O.mma52_config(profile, seed=p["seeds"][0],
+                                                              **{"optim.epochs": p["mma_epochs"]})))
+    # 21's grids; a value that gives a model listed already (the window: an input length, not a parameter) is not
+    # listed again
+    base = config(p21, query_mixer=p21["ablation_mixer"])
+    def model_config(cfg):
+        with torch.device("meta"):  # it builds the encoder to read its feature width
+            return O.OnlineTask(cfg).model_config()
+
+    seen = [model_config(config(p, query_mixer=m)) for m in ("mhsa", "mamba_mhsa")]
+    grids = {"num_points": p21["points_values"], "window": p21["window_values"], "num_layers": p21["layers_values"],
+             "num_mamba": p21["mamba_values"]}
+    for field_name, values in grids.items():
+        for v in values:
+            cfg = dataclasses.replace(base, **{field_name: v},
+                                      **({"query_mixer": "mamba_mhsa"} if field_name == "num_mamba" else {}))
+            mc = model_config(cfg)
+            if mc not in seen:
+                seen.append(mc)
+                out.append(one(f"21_online_ablations/{field_name}={v}", cfg, variant_of=out[1].name))
+    return out
+
+
+# --- 30: detection on MMA-52 --------------------------------------------------------------------------------------
+
+def detection_models(profile: str = "gpu") -> list[PaperModel]:
+    from mglib.models.vit import VideoViT
+    from mglib.studies import detection as D
+
+    p = profiles.resolve("30_mmad", profile)
+    overrides = {"optim.epochs": p["epochs"], "optim.batch_size": p["batch_size"], "optim.lr": p["lr"],
+                 "optim.ema_decay": p["ema_decay"], "adapter_lr": p["adapter_lr"], "backbone_lr": p["backbone_lr"],
+                 "pretrain_mode": p["pretrain_mode"], "pretrain_epochs": p["pretrain_epochs"],
+                 "vit.img_size": p["img_size"], "vit.patch_size": p["patch_size"], "vit.dim": p["vit_dim"],
+                 "vit.depth": p["vit_depth"], "vit.heads": p["vit_heads"], "data.window_frames": p["window_frames"],
+                 "head.embd_dim": p["head_dim"], "head.head_dim": p["head_dim"], "head.arch": p["head_arch"],
+                 "head.regression_range": p["regression_range"], "head.mha_win_size": p["head_win"],
+                 "backbone_ckpt": p["backbone_ckpt"], "data.root": p["data_root"]}
+
+    class NoWeights(D.DetectionTask):
+        def load_vit(self):  # the paper-size ViT before its VideoMAE checkpoint is loaded
+            return VideoViT(self.cfg.vit)
+
+    def small_config(cfg):
+        return dataclasses.replace(cfg, vit=dataclasses.replace(cfg.vit, img_size=cfg.vit.patch_size),
+                                   data=dataclasses.replace(cfg.data, window_frames=2 ** cfg.head.arch[2] * 2))
+
+    def one(name, variant, extra=None, reported=None):
+        cfg = D.detection_config(profile, variant, p["seed"], **{**overrides, **(extra or {})})
+
+        def build(small=False):
+            return NoWeights(small_config(cfg) if small else cfg).build_model()
+
+        def example(batch, small):
+            c = small_config(cfg) if small else cfg
+            length = c.data.window_frames // c.vit.tubelet
+            if variant in D.FEATURE_VARIANTS:
+                x = torch.randn(batch, c.vit.dim, length)
+            else:
+                x = torch.randn(batch, 3, c.data.window_frames, c.vit.img_size, c.vit.img_size)
+            segs = torch.tensor([[2.0, 9.0], [length / 2, length - 3.0]])
+            return {"x": x, "segments": [segs] * batch, "labels": [torch.tensor([3, 40])] * batch}
+
+        task = NoWeights(cfg)
+        return PaperModel(f"30_mmad/{name}", build, example, lambda m, b: _to_loss(task.loss(m, b)),
+                          cfg.optim.batch_size, reported, _trainable_under("vit."), main=name == "dsta")
+
+    out = [one(v, v, reported=REPORTED_TABLE4_M.get(v)) for v in p["variants"]]
+    if p["dsta_literal"] and "dsta" in p["variants"]:
+        out.append(one("dsta-k1", "dsta", {"kernel_s": 1}, REPORTED_TABLE4_M["dsta-k1"]))
+    # Table 3's VideoMAE-B row (not a gpu-profile run: the notebook trains ViT-S)
+    out.append(one("dsta_vit_b", "dsta", {"vit.dim": 768, "vit.heads": 12}))
+    return out
+
+
+def paper_models(profile: str = "gpu") -> list[PaperModel]:
+    """Every model of the gpu profile's notebooks 04, 10/11, 20/21 and 30, at the papers' size (``profile="smoke"``:
+    the same models at the smoke profile's sizes, for checks of the logic in seconds on a CPU)."""
+    return (encoder_models(profile) + classification_models(profile) + online_models(profile)
+            + detection_models(profile))
