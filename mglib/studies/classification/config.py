@@ -59,6 +59,7 @@ class RunConfig:
     train_split: str = "train"
     val_split: str = "val"
     test_split: str = "test"
+    max_clips: int = 0  # 0: every clip of a split; n: its first n clips (dry runs)
     pose_frames: int = 32
     rgb_frames: int = 8
     stgcn_frames: int = 32
@@ -85,6 +86,8 @@ def check_run(cfg: RunConfig, where: str = "config") -> None:
     def bad(name, expected, value):
         raise InputError(f"{where}: key {name!r} is {value!r}; expected {expected}")
 
+    if cfg.max_clips < 0:
+        bad("max_clips", "an integer >= 0", cfg.max_clips)
     for name in ("pose_frames", "rgb_frames", "stgcn_frames", "test_clips", "prm_dim", "cmf_heads"):
         if getattr(cfg, name) < 1:
             bad(name, "an integer >= 1", getattr(cfg, name))

@@ -122,11 +122,11 @@ class ClassificationTask(Task):
 
     def dataset(self, split: str, train: bool = False) -> IMiGUEClips:
         splits, _, _, flip = self.load()
+        anns = splits[split][:self.cfg.max_clips or None]
         rgb = None
         if "rgb" in modalities(self.cfg.method):
-            every = [a for anns in splits.values() for a in anns]
-            rgb = rgb_cache(self.root(), every, self.cfg.rgb_size, keep=4 * self.cfg.rgb_frames)
-        return IMiGUEClips(splits[split], self.cfg, train, rgb, flip, seed=self.cfg.optim.seed)
+            rgb = rgb_cache(self.root(), anns, self.cfg.rgb_size, keep=4 * self.cfg.rgb_frames)
+        return IMiGUEClips(anns, self.cfg, train, rgb, flip, seed=self.cfg.optim.seed)
 
     def datasets(self):
         return self.dataset(self.cfg.train_split, train=True), self.dataset(self.cfg.val_split)
