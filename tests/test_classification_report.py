@@ -121,11 +121,14 @@ def test_pair_accuracy_counts_swaps(monkeypatch):
 
 def test_plateau_measures_the_end_of_the_curves():
     rows = [{"method": "poseconv3d", "seed": s, "epoch": e, "train_loss": 1.0, "val_top1": min(0.6, 0.1 * e)}
-            for s in range(2) for e in range(1, 15)]
+            for s in range(2) for e in range(1, 13)]
     rows += [{"method": "rgb3d", "seed": 0, "epoch": e, "train_loss": 1.0, "val_top1": 0.05 * e} for e in range(1, 13)]
-    p = report.plateau(pd.DataFrame(rows), last=4).set_index("method")
-    assert p.loc["poseconv3d", "change"] == pytest.approx(0.0) and p.loc["rgb3d", "change"] == pytest.approx(0.2)
-    assert "still moves" in report.plateau_sentence(p.reset_index())
+    p = report.plateau(pd.DataFrame(rows), last=5).set_index("method")
+    assert p.loc["poseconv3d", "change"] == pytest.approx(0.0, abs=1e-12)  # flat from epoch 6 on
+    assert p.loc["poseconv3d", "total"] == pytest.approx(0.5)
+    assert p.loc["rgb3d", "change"] == pytest.approx(0.2)  # 0.05 a step over 4 steps
+    assert "still rises" in report.plateau_sentence(p.reset_index())
+    assert "has levelled off" in report.plateau_sentence(p.reset_index(), methods=("poseconv3d",))
 
 
 def test_sweep_gains_are_paired_per_level():

@@ -162,3 +162,15 @@ def test_config_json_round_trip(root):
     out = fit_run(cfg(root, "poseconv3d"))["run_dir"]
     stored = json.loads((out / "config.json").read_text())["config"]
     assert stored["cmf_tokens"] == "channel"  # the paper's CMF is the default
+
+
+def test_run_folder_follows_the_data(root, tmp_path):
+    import shutil
+
+    other = tmp_path / "other"
+    shutil.copytree(root, other)
+    a = cfg(other, "poseconv3d")
+    before = run_dir(a)
+    anns_path = other / "imigue.pkl"
+    anns_path.write_bytes(anns_path.read_bytes() + b"\0")  # other contents under the same path
+    assert run_dir(a) != before

@@ -175,6 +175,6 @@ def imigue_pair_offset(c: int, distance: float) -> tuple[float, float, float]:
     for a, b in AMBIGUOUS_PAIRS["imigue"]:
         if c == b:
             sites = _HEAD_SITES if IMIGUE[a].site in _HEAD_SITES else _TORSO_SITES
-            (xa, ya, za, la), (xb, yb, zb, lb) = sites[IMIGUE[a].site], sites[IMIGUE[b].site]
-            return tuple((distance - 1) * (vb - va) for vb, va in ((xb, xa), (yb, ya), (zb, za)))
+            site_a, site_b = sites[IMIGUE[a].site][:3], sites[IMIGUE[b].site][:3]  # lateral x is already per side
+            return tuple((distance - 1) * (vb - va) for vb, va in zip(site_b, site_a))
     return (0.0, 0.0, 0.0)

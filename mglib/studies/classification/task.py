@@ -10,6 +10,7 @@ them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -110,7 +111,7 @@ class ClassificationTask(Task):
         self._data = None
 
     def root(self) -> Path:
-        return Path(self.cfg.data_root) if self.cfg.data_root else paths.synthetic_dir("imigue", "smoke")
+        return run_root(self.cfg)
 
     def load(self):
         """({split: annotations}, joint names, edges, flip permutation), read once."""
@@ -183,16 +184,29 @@ class ClassificationTask(Task):
                          "probs": [np.round(p, 6).tolist() for p in pred["probs"]]}
 
 
+def run_root(cfg: RunConfig) -> Path:
+    """The dataset folder of a run: ``data_root``, or the synthetic smoke iMiGUE when it is empty."""
+    return Path(cfg.data_root) if cfg.data_root else paths.synthetic_dir("imigue", "smoke")
+
+
 def _streams(model) -> tuple[str, ...]:
     return getattr(model, "module", model).streams
 
 
 # ------------------------------------------------------------------------------------------------ cached runs
 
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: Path, mtime_ns: int) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def run_dir(cfg: RunConfig) -> Path:
-    """Run folder named by the hash of the resolved config: same config, same folder."""
-    digest = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:12]
-    return paths.CACHE / "classification" / f"{cfg.method}_s{cfg.optim.seed}_{digest}"
+    """Run folder named by the hash of the resolved config and of the dataset's annotation file: same config and
+    same data, same folder (regenerated data with other contents is trained anew)."""
+    pkl = run_root(cfg) / "imigue.pkl"
+    data = _file_digest(pkl, pkl.stat().st_mtime_ns) if pkl.exists() else ""
+    blob = json.dumps({"config": to_dict(cfg), "data": data}, sort_keys=True)
+    return paths.CACHE / "classification" / f"{cfg.method}_s{cfg.optim.seed}_{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
 def load_run_config(run) -> RunConfig:
@@ -253,8 +267,7 @@ def train_method(cfg: Config, method: str, seed: int, root, **fields) -> dict:
 
 def data_root(cfg: Config) -> Path:
     """The study's dataset: ``data_root`` (relative to the project root) or the profile's synthetic iMiGUE."""
-    root = Path(cfg.data_root) if cfg.data_root else paths.synthetic_dir("imigue", cfg.profile)
-    return root if root.is_absolute() else paths.ROOT / root
+    return paths.user_path(cfg.data_root) if cfg.data_root else paths.synthetic_dir("imigue", cfg.profile)
 
 
 def available(method: str) -> bool:
