@@ -263,7 +263,7 @@ class ChapterCard:
 
     def commands(self) -> list[str]:
         return ["make book                # every chapter at the cpu profile, then the HTML book",
-                "make test                # unit tests, then every chapter against its stored smoke outputs",
+                "make test                # unit tests, then each notebook against its saved outputs",
                 f"python -m mglib run --profile cpu --only {self.notebook}   # this chapter alone"]
 
     def _repr_html_(self) -> str:

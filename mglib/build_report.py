@@ -30,7 +30,8 @@ def execution_table(profile: str):
         if path.exists():
             rec = json.loads(path.read_text())
             rows.append({"notebook": nb, "wall time": _minutes(rec["wall_time_s"]),
-                         "workers": rec.get("jobs", 1), "needs": ", ".join(runner.dependencies(nb)) or "—"})
+                         "workers": rec.get("jobs", 1), "needs": "every other notebook" if nb == runner.LAST
+                         else ", ".join(runner.dependencies(nb)) or "—"})
     if not rows:
         return book.result_box(f"No notebook of the {profile} profile has been executed in this checkout yet.",
                                "Execution records")

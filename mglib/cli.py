@@ -12,6 +12,18 @@ from mglib.errors import InputError
 
 PROFILE_CHOICES = ("smoke", "cpu", "gpu")
 DATASET_CHOICES = ("smg", "imigue", "mma52")
+# Keys each --json output has beyond those of the contract (cli.md); tests/test_fuzz_cli.py checks the outputs.
+EXTRA_JSON_KEYS = {
+    "detection": ("ignored_predictions", "ignored_labels", "num_classes", "num_ground_truth", "num_predictions",
+                  "protocol", "level"),
+    "errors": ("tiou", "fn_share", "sensitivity", "fp_group_sizes", "average_mAP_N", "mAP_N", "N",
+               "ignored_predictions", "ignored_labels", "dropped_ground_truth", "buckets", "level"),
+    "online": ("protocol", "ignored_predictions", "per_sequence", "per_class"),
+}
+
+
+def _json_help(cmd: str) -> str:
+    return f"print one JSON object on stdout (the keys of cli.md, plus {', '.join(EXTRA_JSON_KEYS[cmd])})"
 
 
 def _data(args):
@@ -69,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ens = dsub.add_parser("ensure", help="generate the synthetic data of a profile under data/ unless present")
     ens.add_argument("--profile", required=True, choices=PROFILE_CHOICES)
+    fet = dsub.add_parser("fetch", help="download (or copy from a mirror) a registered real file set, sha256-verified")
+    fet.add_argument("name", nargs="?", help="registered file set, e.g. mma52-annotations (see --list)")
+    fet.add_argument("--list", action="store_true", help="list the registered file sets and exit")
+    fet.add_argument("--out", default=None, help="output folder (default: data/real/<set>, e.g. data/real/mma52)")
+    fet.add_argument("--mirror", default=None,
+                     help="copy from MIRROR/<set>/... instead of downloading (default: $MGLIB_DATA_MIRROR)")
     data.set_defaults(func=_data)
 
     # --- eval -------------------------------------------------------------------------------------------
@@ -76,12 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     esub = ev.add_subparsers(dest="eval_cmd", required=True, metavar="SUBCOMMAND")
     det = esub.add_parser("detection", help="ActivityNet/OpenTAD detection mAP")
     err = esub.add_parser("errors", help="DETAD-style false-positive / false-negative analysis")
-    for p in (det, err):
+    for name, p in (("detection", det), ("errors", err)):
         p.add_argument("--ground-truth", required=True, help="ActivityNet-style JSON or MMA-52 CSV")
         p.add_argument("--predictions", required=True, help="ActivityNet results JSON or MMA-52 submission CSV")
         p.add_argument("--subset", default=None, help="keep only ground-truth videos of this subset")
         p.add_argument("--tiou", default=None, help="comma-separated thresholds (default 0.1,...,0.9; errors: 0.5)")
-        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        p.add_argument("--json", action="store_true", help=_json_help(name))
     det.add_argument("--level", choices=("action", "body"), default="action",
                      help="body: map MA-52 action classes to their 7 body levels first")
     det.add_argument("--protocol", choices=("opentad", "activitynet", "pointtad"), default="opentad",
@@ -91,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     onl.add_argument("--ground-truth", required=True, help="folder of SampleXXXX/SampleXXXX_finelabels.csv")
     onl.add_argument("--predictions", required=True, help="folder of SampleXXXX_prediction.csv")
     onl.add_argument("--protocol", choices=("smg", "strict"), default="smg")
-    onl.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    onl.add_argument("--json", action="store_true", help=_json_help("online"))
     ev.set_defaults(func=_eval)
 
     # --- train ------------------------------------------------------------------------------------------
@@ -102,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override a field of the task's config dataclass (repeatable)")
     tr.add_argument("--out", required=True, help="run folder (config.json, env.json, metrics.json, checkpoint.pt)")
     tr.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    tr.add_argument("--overwrite", action="store_true",
+                    help="replace a run of another config in OUT (its files go once the new run has a checkpoint); "
+                         "without it such a folder is refused")
     tr.set_defaults(func=_train)
 
     # --- run / book -------------------------------------------------------------------------------------

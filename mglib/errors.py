@@ -1,4 +1,8 @@
 """One exception type for bad input, so the CLI can print it as a single line."""
+import reprlib
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 80
 
 
 class InputError(Exception):
@@ -20,3 +24,8 @@ def where(path, row=None, field=None) -> str:
     if field is not None:
         parts.append(f"field {field!r}")
     return ", ".join(parts)
+
+
+def short(value) -> str:
+    """A bounded repr of a bad value for a message: a long string or a 100k-deep list never reaches repr() whole."""
+    return _REPR.repr(value)

@@ -6,7 +6,7 @@ import pytest
 
 from mglib.cli import build_parser
 
-COMMANDS = [[], ["data"], ["data", "generate"], ["data", "inspect"], ["data", "ensure"], ["eval"],
+COMMANDS = [[], ["data"], ["data", "generate"], ["data", "inspect"], ["data", "ensure"], ["data", "fetch"], ["eval"],
             ["eval", "detection"], ["eval", "online"], ["eval", "errors"], ["train"], ["run"], ["book"]]
 
 

@@ -58,7 +58,7 @@ def test_mma52_csv_roundtrip_and_body_level(tmp_path, capsys):
 @pytest.mark.parametrize("content,needle", [
     ("id,video_id,start_frame,end_frame,class,total_frames,fps\n0,v,1,5,52,300,30\n", "row 2, field 'class'"),
     ("id,video_id,start_frame,end_frame,class,total_frames,fps\n0,v,9,5,1,300,30\n", "row 2, field 'end_frame'"),
-    ("id,video_id,start_frame,class\n0,v,1,2\n", "missing column(s) end_frame"),
+    ("id,video_id,start_frame,class\n0,v,1,2\n", "row 1: expected header id,video_id,start_frame,end_frame"),
     ("id,video_id,start_frame,end_frame,class,total_frames,fps\n0,v,x,5,1,300,30\n", "field 'start_frame'"),
 ])
 def test_malformed_ground_truth_csv(tmp_path, capsys, content, needle):

@@ -42,10 +42,12 @@ def test_run_folder_and_reuse(tmp_path):
     x, y = task.datasets()[1].tensors
     assert (model(x).argmax(1) == y).float().mean().item() == pytest.approx(m["score"])
     assert load_model(task, tmp_path, "best") is not None
-    # same config: reused without training (the file is returned as is); another config retrains
+    # same config: reused without training (the file is returned as is); another config retrains when asked to
     mtime = (tmp_path / "metrics.json").stat().st_mtime_ns
     assert fit(toy(), tmp_path) == on_disk and (tmp_path / "metrics.json").stat().st_mtime_ns == mtime
-    m2 = fit(toy("optim.lr=0.001"), tmp_path)
+    with pytest.raises(InputError, match="holds a run .*--overwrite"):  # another config never replaces it silently
+        fit(toy("optim.lr=0.001"), tmp_path)
+    m2 = fit(toy("optim.lr=0.001"), tmp_path, overwrite=True)
     assert json.loads((tmp_path / "config.json").read_text())["config"]["optim"]["lr"] == 0.001
     assert m2["history"] != m["history"]
 

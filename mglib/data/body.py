@@ -5,7 +5,12 @@ observed through each dataset's sensor (sensors.py, render.py). Coordinates are 
 pelvis at the origin: x to the image right (the subject's left), y up, z away from the camera (forward is -z).
 Gestures are grouped by body part like the real taxonomies; contact gestures put a hand on a named body site, and
 classes that differ only in the site (neck vs shoulder, eyes vs forehead) are the deliberately ambiguous pairs.
-Chapter: notebooks/01_datasets.
+
+Events may overlap in time, also on one body part (real MMA-52 timelines do): the events on a part share it. At
+each frame the part is engaged as much as its most engaged event (the largest envelope), and that engagement is split
+among its events in proportion to their envelopes. Overlapping motions are thus mixed, never added beyond one
+event's range, and the mixture does not depend on the listing order; events that do not overlap animate exactly as
+each would alone. Chapter: notebooks/01_datasets.
 """
 from __future__ import annotations
 
@@ -76,8 +81,17 @@ def P(part, kind, site="", motion="hold", cross=False, prop="", base_s=2.0) -> P
 
 
 def channels(p: Primitive) -> tuple[str, ...]:
-    """Animation channels an instance occupies (two instances may overlap only on disjoint channels)."""
+    """Animation channels an instance occupies (the parametric generators overlap instances only on disjoint ones)."""
     return ("hand",) if p.part in ("hand", "hands") else (p.part,)
+
+
+def _slots(ev: "Event") -> list[tuple]:
+    """The body parts an event moves: its part, or the acting hand(s) (one slot per side)."""
+    if ev.prim.part == "hand":
+        return [("hand", ev.side)]
+    if ev.prim.part == "hands":
+        return [("hand", RIGHT), ("hand", LEFT)]
+    return [(ev.prim.part,)]
 
 
 @dataclass
@@ -187,9 +201,20 @@ def animate(subj: Subject, n: int, fps: float, events: list[Event], rng: np.rand
     hand_layers: list[tuple[Event, np.ndarray]] = []
     osc = lambda ev, f0: 2 * np.pi * f0 * ev.freq * subj.tempo * (t - ev.start / fps) + ev.phase  # noqa: E731
 
-    for ev in events:
+    raw = [envelope(n, ev, 0.3, fps) for ev in events]
+    total: dict[tuple, np.ndarray] = {}  # body part (a hand per side) -> sum of its events' envelopes
+    peak: dict[tuple, np.ndarray] = {}  # body part -> largest envelope of its events
+    for ev, env in zip(events, raw):
+        for slot in _slots(ev):
+            total[slot] = total[slot] + env if slot in total else env
+            peak[slot] = np.maximum(peak[slot], env) if slot in peak else env
+
+    def share(env, slot):  # an event's weight on a part: the part's peak, split in proportion to the envelopes
+        return np.divide(env, total[slot], out=np.zeros(n), where=total[slot] > 0) * peak[slot]
+
+    for ev, full in zip(events, raw):
         p, a, sg = ev.prim, ev.amp, SIGN[ev.side]
-        env = envelope(n, ev, 0.3, fps)
+        env = share(full, _slots(ev)[0])
         if p.prop in ("hat", "glasses"):
             props[p.prop] = np.maximum(props[p.prop], np.clip(envelope(n, ev, 0.05, fps) * 50, 0, 1))
         if p.part == "head":
@@ -276,11 +301,11 @@ def animate(subj: Subject, n: int, fps: float, events: list[Event], rng: np.rand
             else:
                 raise ValueError(k)
         elif p.part in ("hand", "hands"):
-            hand_layers.append((ev, env))
+            hand_layers.append((ev, full))
             if p.site == "ankle":  # reaching the feet needs a forward lean
                 torso[:, 0] += env * ev.amp * 0.55
             if p.prop == "object":
-                props["object"] = np.maximum(props["object"], np.clip(env * 3, 0, 1))
+                props["object"] = np.maximum(props["object"], np.clip(full * 3, 0, 1))
         else:
             raise ValueError(p.part)
 
@@ -358,12 +383,16 @@ def animate(subj: Subject, n: int, fps: float, events: list[Event], rng: np.rand
             0.025 * _smooth_noise(rng, n, fps, 0.25)
         targets.append(rest)
         poles.append(np.broadcast_to(np.array([SIGN[side] * 0.6, -1.0, 0.3]), (n, 3)).copy())
-    for ev, env in hand_layers:
+    # per side: the weighted sums of the hand events' targets, poles and curls, and their total weight
+    mix = [{"target": np.zeros((n, 3)), "pole": np.zeros((n, 3)), "curl": np.zeros(n), "weight": np.zeros(n)}
+           for _ in (RIGHT, LEFT)]
+    for ev, full in hand_layers:
         p, a = ev.prim, ev.amp
-        e = env[:, None]
         jit = np.asarray(ev.jitter)
         act = [ev.side] if p.part == "hand" else [RIGHT, LEFT]
         for side in act:
+            env = share(full, ("hand", side))
+            e = env[:, None]
             sg = SIGN[side]
             site_side = (1 - side) if p.cross else side
             pole = np.array([sg * 0.6, -1.0, -0.2])
@@ -421,13 +450,19 @@ def animate(subj: Subject, n: int, fps: float, events: list[Event], rng: np.rand
                 tgt = tgt + (a * 0.08 * np.sin(osc(ev, 2.5)))[:, None] * np.array([1, 0, 0])
             if k == "contact" and p.site in _HEAD_SITES:
                 pole = np.array([sg * 0.5, -1.0, -0.1])
-            targets[side] = (1 - e) * targets[side] + e * tgt
-            poles[side] = (1 - e) * poles[side] + e * pole
+            mix[side]["target"] += e * tgt
+            mix[side]["pole"] += e * pole
             c = {"fist": 0.9 + 0.1 * np.sin(osc(ev, 1.5)), "fingers": 0.5 + 0.4 * np.sin(osc(ev, 3.0)),
                  "interlace": 0.6, "minaret": 0.0, "spread": 0.0, "wave": 0.0}.get(k, 0.2 if m == "hold" else 0.5)
             if p.site == "mouth" and m == "fidget":
                 c = 0.8  # biting nails: fingers curled at the mouth
-            curl[:, side] = (1 - env) * curl[:, side] + env * c
+            mix[side]["curl"] += env * c
+            mix[side]["weight"] += env
+    for side in (RIGHT, LEFT):
+        free = 1 - mix[side]["weight"]  # the rest pose's weight
+        targets[side] = free[:, None] * targets[side] + mix[side]["target"]
+        poles[side] = free[:, None] * poles[side] + mix[side]["pole"]
+        curl[:, side] = free * curl[:, side] + mix[side]["curl"]
 
     for side in (RIGHT, LEFT):
         sh = J[f"shoulder{side}"]

@@ -1,4 +1,4 @@
-"""Handlers of ``python -m mglib data {generate,inspect,ensure}`` (contract: cli.md)."""
+"""Handlers of ``python -m mglib data {generate,inspect,ensure,fetch}`` (contract: cli.md)."""
 from __future__ import annotations
 
 import json
@@ -7,14 +7,26 @@ from collections import Counter
 from pathlib import Path
 
 from mglib import paths
+from mglib.errors import InputError
 
 
 def generate(args) -> int:
     from mglib.data import synthetic
 
-    info = synthetic.generate(args.dataset, args.profile, args.out, seed=args.seed)
+    if not 0 <= args.seed < 2**63:
+        raise InputError(f"--seed {args.seed}: expected an integer 0 <= seed < 2**63")
+    out = Path(args.out)
+    if not args.out.strip() or (out.exists() and not out.is_dir()):
+        raise InputError(f"--out {args.out!r}: expected a folder to write the dataset into")
+    try:
+        info = synthetic.generate(args.dataset, args.profile, out, seed=args.seed)
+    except OSError as e:
+        raise InputError(f"{e.filename or out}: cannot write ({e.strerror or type(e).__name__}); expected a "
+                         "writable --out folder") from None
+    timelines = {"real": ", real MMA-52 timelines replayed",
+                 "parametric": ", parametric timelines (no verified real annotations in data/real/mma52)"}
     print(f"[mglib] {args.dataset} ({args.profile}, seed {args.seed}): {info['frames']} frames "
-          f"in {info['seconds']:.1f} s -> {args.out}", file=sys.stderr)
+          f"in {info['seconds']:.1f} s{timelines.get(info.get('timelines'), '')} -> {args.out}", file=sys.stderr)
     return 0
 
 
@@ -37,7 +49,7 @@ def summarize(dataset: str, path) -> dict:
         from mglib.data import imigue
 
         path = Path(path)
-        if path.is_dir():  # convenience: the synthetic layout's folder
+        if path.is_dir() and (path / "imigue.pkl").exists():  # convenience: the synthetic layout's folder
             path = path / "imigue.pkl"
         anns, split = imigue.load_pyskl(path)
         label = {a["frame_dir"]: a["label"] for a in anns}
@@ -79,4 +91,16 @@ def ensure(args) -> int:
     _ensure(args.profile)
     for d in paths.DATASETS:
         print(f"[mglib] {d}: {paths.relative(paths.synthetic_dir(d, args.profile))}", file=sys.stderr)
+    return 0
+
+
+def fetch(args) -> int:
+    from mglib.data import fetch as registry
+
+    if args.list:
+        print(registry.listing())
+        return 0
+    if not args.name:
+        raise InputError(f"data fetch: expected a file set name ({', '.join(registry.REGISTRY)}) or --list")
+    registry.fetch(args.name, out=args.out, mirror=registry.mirror_root(args.mirror))
     return 0

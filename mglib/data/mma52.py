@@ -7,13 +7,13 @@ converts frames to seconds, with each video's own fps. Chapter: notebooks/01_dat
 """
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from mglib.data.csvio import read_rows, require_file, to_int
+from mglib.data.csvio import json_number, read_json, read_rows, read_text, require_folder, to_int
 from mglib.errors import InputError, where
 from mglib.taxonomy import MA52_ACTIONS, MA52_NAMES
 
@@ -21,6 +21,7 @@ HEADER = ("id", "video_id", "start_frame", "end_frame", "class", "total_frames",
 SPLITS = ("train", "val", "test")
 FPS_ALLOWED = (29, 30)
 NUM_CLASSES = len(MA52_ACTIONS)
+VIDEO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 
 
 @dataclass
@@ -38,17 +39,21 @@ class MMAVideo:
 
 def read_csv(path, split: str) -> list[MMAVideo]:
     """One annotation CSV -> videos in order of first appearance, instances in row order."""
-    path = require_file(path, f"MMA-52 annotation CSV with header {','.join(HEADER)}")
-    rows = read_rows(path)
-    if not rows or tuple(rows[0]) != HEADER:
-        raise InputError(f"{where(path, 1)}: expected header {','.join(HEADER)}, got {','.join(rows[0]) if rows else 'an empty file'}")
+    rows = read_rows(path, f"MMA-52 annotation CSV with header {','.join(HEADER)}")
+    if not rows or tuple(rows[0][1]) != HEADER:
+        got = ",".join(rows[0][1]) if rows else "an empty file"
+        raise InputError(f"{where(path, rows[0][0] if rows else 1)}: expected header {','.join(HEADER)}, "
+                         f"got {got[:80]}")
     videos: dict[str, dict] = {}
-    for r, cells in enumerate(rows[1:], start=2):
+    for k, (r, cells) in enumerate(rows[1:]):
         if len(cells) != len(HEADER):
             raise InputError(f"{where(path, r)}: expected {len(HEADER)} values ({','.join(HEADER)}), got {len(cells)}")
+        if to_int(path, r, "id", cells[0]) != k:
+            raise InputError(f"{where(path, r, 'id')}: expected the running row number {k}, got {cells[0]!r}")
         vid = cells[1]
-        if not vid:
-            raise InputError(f"{where(path, r, 'video_id')}: expected a video id, got an empty value")
+        if not VIDEO_ID.fullmatch(vid):
+            raise InputError(f"{where(path, r, 'video_id')}: expected a video id of letters, digits, '_' or '-' "
+                             f"(e.g. train0000), got {vid[:40]!r}")
         s, e, c, total = (to_int(path, r, HEADER[j], cells[j]) for j in (2, 3, 4, 5))
         fps = to_int(path, r, "fps", cells[6])
         if fps not in FPS_ALLOWED:
@@ -72,9 +77,8 @@ def read_csv(path, split: str) -> list[MMAVideo]:
 
 def read_root(root) -> dict[str, list[MMAVideo]]:
     """``{split: videos}`` for each ``anns/<split>.csv`` present (a missing file -> that split is absent)."""
-    root = Path(root)
-    if not (root / "anns").is_dir():
-        raise InputError(f"{root / 'anns'}: missing folder; expected anns/{{train,val,test}}.csv")
+    root = require_folder(root, "an MMA-52 folder holding anns/{train,val,test}.csv")
+    require_folder(root / "anns", "anns/{train,val,test}.csv")
     out = {s: read_csv(root / "anns" / f"{s}.csv", s) for s in SPLITS if (root / "anns" / f"{s}.csv").exists()}
     if not out:
         raise InputError(f"{root / 'anns'}: none of train.csv, val.csv, test.csv found")
@@ -114,42 +118,53 @@ def read_activitynet(path) -> list[MMAVideo]:
     fps comes from a video's ``fps`` field, else ``frame / duration`` (the MAC-2024 converter's ``frame`` field);
     labels may be indices or MA-52 names. Subsets ``training/validation/testing`` map to ``train/val/test``.
     """
-    path = require_file(path, "ActivityNet-style JSON")
-    try:
-        db = json.loads(Path(path).read_text())["database"]
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise InputError(f"{path}: expected JSON with a 'database' object") from None
+    doc = read_json(path, "ActivityNet-style JSON")
+    db = doc.get("database") if isinstance(doc, dict) else None
+    if not isinstance(db, dict):
+        raise InputError(f"{path}: expected a JSON object with a 'database' object")
     subset_map = {"training": "train", "validation": "val", "testing": "test"}
     out = []
     for vid, v in db.items():
         loc = f"{path}, video {vid!r}"
-        try:
-            duration = float(v["duration"])
-            fps = float(v["fps"]) if "fps" in v else float(v["frame"]) / duration
-        except (KeyError, TypeError, ValueError, ZeroDivisionError):
-            raise InputError(f"{loc}: expected 'duration' and 'fps' or 'frame'") from None
+        if not isinstance(v, dict):
+            raise InputError(f"{loc}: expected an object with 'duration', 'fps' or 'frame', and 'annotations'")
+        duration = json_number(v.get("duration"), f"{loc}, field 'duration'", "a duration in seconds > 0")
+        fps = (json_number(v["fps"], f"{loc}, field 'fps'", "a frame rate > 0") if "fps" in v else
+               json_number(v.get("frame"), f"{loc}, field 'frame'", "a frame count > 0 (or a field 'fps')") / duration
+               if duration > 0 else 0.0)
+        if duration <= 0 or fps <= 0:
+            raise InputError(f"{loc}: expected a positive 'duration' and frame rate, got {duration} s, {fps} fps")
+        anns = v.get("annotations", [])
+        if not isinstance(anns, list):
+            raise InputError(f"{loc}, field 'annotations': expected a list")
         rows = []
-        for k, a in enumerate(v.get("annotations", [])):
+        for k, a in enumerate(anns):
+            if not isinstance(a, dict):
+                raise InputError(f"{loc}, annotation {k}: expected an object with 'segment' and 'label'")
             label = a.get("label")
             if isinstance(label, str) and label in MA52_NAMES:
                 label = MA52_NAMES.index(label)
-            if not isinstance(label, int) or not 0 <= label < NUM_CLASSES:
-                raise InputError(f"{loc}, annotation {k}, field 'label': expected an MA-52 index or name, got {label!r}")
-            s, e = (float(x) for x in a["segment"])
-            if e < s:
-                raise InputError(f"{loc}, annotation {k}, field 'segment': expected end >= start, got {[s, e]}")
+            if not isinstance(label, int) or isinstance(label, bool) or not 0 <= label < NUM_CLASSES:
+                raise InputError(f"{loc}, annotation {k}, field 'label': expected an MA-52 index or name, "
+                                 f"got {label!r:.60}")
+            seg = a.get("segment")
+            if not isinstance(seg, list) or len(seg) != 2:
+                raise InputError(f"{loc}, annotation {k}, field 'segment': expected [start, end] in seconds")
+            s, e = (json_number(x, f"{loc}, annotation {k}, field 'segment'") for x in seg)
+            if not 0 <= s <= e:
+                raise InputError(f"{loc}, annotation {k}, field 'segment': expected 0 <= start <= end, got {[s, e]}")
             rows.append((round(s * fps), round(e * fps), label))
-        out.append(MMAVideo(vid, subset_map.get(v.get("subset"), v.get("subset", "")), fps, round(duration * fps),
-                            np.asarray(rows, dtype=np.float64).reshape(-1, 3)))
+        subset = v.get("subset", "")
+        out.append(MMAVideo(vid, subset_map.get(subset, subset) if isinstance(subset, str) else "", fps,
+                            round(duration * fps), np.asarray(rows, dtype=np.float64).reshape(-1, 3)))
     return out
 
 
 # ---------------------------------------------------------------------------------------------- MA-52 lists
 def read_label_names(path) -> list[str]:
     """MA-52 ``label_name.txt``: ``<index>\\t<name>`` lines (CRLF, no trailing newline), file order kept."""
-    path = require_file(path, "MA-52 label_name.txt")
     names = []
-    for r, line in enumerate(Path(path).read_bytes().decode("utf-8").splitlines(), start=1):
+    for r, line in enumerate(read_text(path, "MA-52 label_name.txt").splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split("\t")
@@ -168,9 +183,8 @@ def write_label_names(path, names: list[str]) -> None:
 
 def read_list_file(path, num_classes: int = NUM_CLASSES) -> list[tuple[str, int]]:
     """MA-52 ``{train,val,test}_list_videos.txt``: ``<file>.mp4 <action_index>`` per line."""
-    path = require_file(path, "MA-52 list file '<file>.mp4 <label>'")
     out = []
-    for r, line in enumerate(Path(path).read_text().splitlines(), start=1):
+    for r, line in enumerate(read_text(path, "MA-52 list file '<file>.mp4 <label>'").splitlines(), start=1):
         if not line.strip():
             continue
         parts = line.split()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mglib.data.csvio import float_matrix, int_table, read_rows, require_file, to_float, to_int
+from mglib.data.csvio import float_matrix, int_table, read_rows, require_folder, to_float, to_int
 from mglib.errors import InputError, where
 from mglib.taxonomy import SMG_CLASSES
 
@@ -37,7 +37,8 @@ EDGES = [(0, 1), (1, 20), (2, 20), (3, 2), (4, 20), (5, 4), (6, 5), (7, 6), (8, 
          (23, 24), (24, 11)]
 FLIP_PAIRS = [(4, 8), (5, 9), (6, 10), (7, 11), (12, 16), (13, 17), (14, 18), (15, 19), (21, 23), (22, 24)]
 
-_NAME = re.compile(r"^Sample(\d{4})$")
+_NAME = re.compile(r"Sample([0-9]{4})")
+_PREDICTION = re.compile(r"(Sample[0-9]{4})_prediction\.csv")
 
 
 @dataclass
@@ -57,28 +58,34 @@ def split_of(subject: int) -> str:
         return "train"
     if subject in TEST_SUBJECTS:
         return "test"
-    raise ValueError(f"SMG subject {subject} outside 1-40")
+    raise InputError(f"SMG subject {subject}: expected 1-40 (1-35 train, 36-40 test)")
 
 
 def subject_of(folder) -> int:
-    m = _NAME.match(Path(folder).name)
+    """Subject number of a ``SampleXXXX`` folder (one sequence per subject, 1-40)."""
+    m = _NAME.fullmatch(Path(folder).name)
     if not m:
         raise InputError(f"{folder}: expected a folder named SampleXXXX (4 digits)")
-    return int(m.group(1))
+    subject = int(m.group(1))
+    if subject not in TRAIN_SUBJECTS and subject not in TEST_SUBJECTS:
+        raise InputError(f"{folder}: subject {subject} is outside 1-40; expected Sample0001-Sample0040 "
+                         "(one sequence per SMG subject)")
+    return subject
 
 
 def read_labels(path, num_frames: int | None = None) -> np.ndarray:
     """``label,start,end`` rows (raw 1-17) -> (N, 3) int64 [class0, start, end]."""
-    rows = int_table(require_file(path, "SMG label file label,start,end"), ("label", "start", "end"))
-    for r, (lab, s, e) in enumerate(rows, start=1):
+    rows, lines = int_table(path, ("label", "start", "end"), "SMG label file label,start,end")
+    for line, (lab, s, e) in zip(lines, rows):
         if not 1 <= lab <= len(SMG_CLASSES):
-            raise InputError(f"{where(path, r, 'label')}: expected a raw SMG label 1-{len(SMG_CLASSES)}, got {lab}")
+            raise InputError(f"{where(path, line, 'label')}: expected a raw SMG label 1-{len(SMG_CLASSES)}, "
+                             f"got {lab}")
         if s < 0:
-            raise InputError(f"{where(path, r, 'start')}: expected a frame number >= 0, got {s}")
+            raise InputError(f"{where(path, line, 'start')}: expected a frame number >= 0, got {s}")
         if e < s:
-            raise InputError(f"{where(path, r, 'end')}: expected end >= start ({s}), got {e}")
+            raise InputError(f"{where(path, line, 'end')}: expected end >= start ({s}), got {e}")
         if num_frames is not None and e > num_frames:
-            raise InputError(f"{where(path, r, 'end')}: expected end <= numFrames ({num_frames}), got {e}")
+            raise InputError(f"{where(path, line, 'end')}: expected end <= numFrames ({num_frames}), got {e}")
     rows[:, 0] -= 1
     return rows
 
@@ -87,20 +94,26 @@ def read_sequence(folder) -> SMGSequence:
     folder = Path(folder)
     subject = subject_of(folder)
     name = folder.name
-    meta_path = require_file(folder / f"{name}_data.csv", "SMG metadata file numFrames,fps,maxDepth")
-    rows = read_rows(meta_path)
-    if len(rows) != 1 or len(rows[0]) != 3:
-        raise InputError(f"{where(meta_path, 1)}: expected one row numFrames,fps,maxDepth")
-    num_frames = to_int(meta_path, 1, "numFrames", rows[0][0])
-    fps = to_float(meta_path, 1, "fps", rows[0][1])
-    max_depth = to_int(meta_path, 1, "maxDepth", rows[0][2])
-    if num_frames <= 0 or fps <= 0:
-        raise InputError(f"{where(meta_path, 1)}: expected numFrames > 0 and fps > 0, got {num_frames}, {fps}")
-    skel_path = require_file(folder / f"{name}_skeleton.csv", "SMG skeleton file (25 joints x 11 values per row)")
+    meta_path = folder / f"{name}_data.csv"
+    rows = read_rows(meta_path, "SMG metadata file numFrames,fps,maxDepth")
+    if len(rows) != 1 or len(rows[0][1]) != 3:
+        raise InputError(f"{meta_path}: expected one row numFrames,fps,maxDepth")
+    line, cells = rows[0]
+    num_frames = to_int(meta_path, line, "numFrames", cells[0])
+    fps = to_float(meta_path, line, "fps", cells[1])
+    max_depth = to_int(meta_path, line, "maxDepth", cells[2])
+    if num_frames <= 0 or fps <= 0 or max_depth < 0:
+        raise InputError(f"{where(meta_path, line)}: expected numFrames > 0, fps > 0 and maxDepth >= 0, "
+                         f"got {','.join(cells)}")
+    skel_path = folder / f"{name}_skeleton.csv"
     flat = float_matrix(skel_path, NUM_JOINTS * VALUES_PER_JOINT,
-                        col_name=lambda j: f"{JOINT_NAMES[j // VALUES_PER_JOINT]}[{j % VALUES_PER_JOINT}]")
+                        col_name=lambda j: f"{JOINT_NAMES[j // VALUES_PER_JOINT]}[{j % VALUES_PER_JOINT}]",
+                        what="SMG skeleton file (25 joints x 11 values per row)")
+    if len(flat) != num_frames:
+        raise InputError(f"{where(meta_path, line, 'numFrames')}: expected {len(flat)} (the rows of "
+                         f"{skel_path.name}), got {num_frames}")
     skeleton = flat.reshape(len(flat), NUM_JOINTS, VALUES_PER_JOINT)
-    labels = read_labels(folder / f"{name}_finelabels.csv", num_frames=max(num_frames, len(skeleton)))
+    labels = read_labels(folder / f"{name}_finelabels.csv", num_frames=num_frames)
     return SMGSequence(name, subject, num_frames, fps, skeleton, labels, folder / f"{name}_color.mp4", max_depth)
 
 
@@ -109,11 +122,22 @@ def read_root(root) -> list[SMGSequence]:
     return [read_sequence(f) for f in sequence_folders(root)]
 
 
+def _listdir(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError as e:
+        raise InputError(f"{folder}: cannot list the folder ({e.strerror or type(e).__name__})") from None
+
+
 def sequence_folders(root) -> list[Path]:
-    root = Path(root)
-    if not root.is_dir():
-        raise InputError(f"{root}: missing folder; expected a folder of SampleXXXX/ sequences")
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and _NAME.match(p.name))
+    """The ``SampleXXXX/`` folders of ``root``; any other visible folder is an error, not a silent skip."""
+    root = require_folder(root, "a folder of SampleXXXX/ sequences")
+    folders = []
+    for p in _listdir(root):
+        if p.is_dir() and not p.name.startswith(".") and not _NAME.fullmatch(p.name):
+            raise InputError(f"{p}: expected only sequence folders named SampleXXXX (4 digits) in {root}")
+        if _NAME.fullmatch(p.name):
+            folders.append(require_folder(p, "a sequence folder"))
     if not folders:
         raise InputError(f"{root}: no SampleXXXX/ sequence folders found")
     return folders
@@ -160,12 +184,26 @@ def write_predictions(directory, name: str, rows) -> Path:
     return path
 
 
+def prediction_files(directory) -> dict[str, Path]:
+    """{SampleXXXX: path} of the ``SampleXXXX_prediction.csv`` files in ``directory`` (or one ``SampleXXXX/`` folder
+    deeper). A misnamed file, a file in another sequence's folder or two files for one sequence is an error."""
+    directory = require_folder(directory, "a folder of SampleXXXX_prediction.csv files")
+    found: dict[str, Path] = {}
+    for p in sorted(directory.glob("*_prediction.csv")) + sorted(directory.glob("*/*_prediction.csv")):
+        m = _PREDICTION.fullmatch(p.name)
+        if not m:
+            raise InputError(f"{p}: expected a file named SampleXXXX_prediction.csv (4 digits)")
+        name = m.group(1)
+        if p.parent != directory and p.parent.name != name:
+            raise InputError(f"{p}: predictions of {name} in folder {p.parent.name!r}; expected {name}/{p.name} "
+                             f"or {p.name} at the top")
+        if name in found:
+            raise InputError(f"{p}: a second prediction file for {name} (the first is {found[name]}); "
+                             "expected one per sequence")
+        found[name] = p
+    return dict(sorted(found.items()))
+
+
 def read_predictions(directory) -> dict[str, np.ndarray]:
-    """{SampleXXXX: (N, 3) [class0, start, end]} from ``SampleXXXX_prediction.csv`` files in ``directory``."""
-    directory = Path(directory)
-    if not directory.is_dir():
-        raise InputError(f"{directory}: missing folder; expected SampleXXXX_prediction.csv files")
-    out = {}
-    for p in sorted(directory.glob("Sample*_prediction.csv")):
-        out[p.name[: -len("_prediction.csv")]] = read_labels(p)
-    return out
+    """{SampleXXXX: (N, 3) [class0, start, end]} from the files of :func:`prediction_files`."""
+    return {name: read_labels(p) for name, p in prediction_files(directory).items()}

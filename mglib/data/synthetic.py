@@ -7,7 +7,8 @@ Everything is a pure function of (dataset, profile, seed, knobs): each item draw
 Splits are subject-independent. Chapter: notebooks/01_datasets.
 
 Difficulty knobs (:class:`Knobs`, defaults per dataset in ``DEFAULT_KNOBS``) can be swept by notebooks:
-``generate("mma52", "cpu", out, seed=0, amplitude=0.5, cooccurrence=0.9)``.
+``generate("mma52", "cpu", out, seed=0, amplitude=0.5, pose_noise=2.0)`` (MMA-52 refuses the timeline knobs while it
+replays real timelines: synth_mma52.TIMELINE_KNOBS).
 """
 from __future__ import annotations
 

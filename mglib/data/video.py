@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mglib.data.csvio import require_file
 from mglib.errors import InputError
 
 
@@ -40,9 +41,7 @@ def write_video(path, frames: np.ndarray, fps: float, crf: int = 23) -> None:
 def _open(path):
     import av
 
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: video file not found")
+    path = require_file(path, "MP4 video")
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as e:

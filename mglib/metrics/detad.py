@@ -14,13 +14,14 @@ video's ground truth. Here every prediction of a video without ground truth is B
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 
 from mglib.errors import InputError
-from mglib.metrics.detection import (GroundTruth, _label_space, class_segments, greedy_match, ground_truth_table,
-                                     interpolated_ap, prediction_table, rank_order)
+from mglib.metrics.detection import (MATCH_BYTES, GroundTruth, _label_space, _source, class_segments, greedy_match,
+                                     ground_truth_table, interpolated_ap, prediction_table, rank_order)
 from mglib.metrics.levels import to_body_level
 from mglib.metrics.tiou import tiou_rows
 
@@ -98,25 +99,35 @@ def _class_ap_n(gt, rows_by_class, matched, N, floor):
     return ap, out
 
 
-def _error_types(gt, pr, rows, matched, thr, min_tiou):
-    """Type (len(rows), T) of each prediction: TP, or the error decided by its video's best-overlapping ground truth."""
+def _error_types(gt, pr, rows, matched, thr, min_tiou, max_bytes: int = MATCH_BYTES):
+    """Type (len(rows), T) of each prediction: TP, or the error decided by its video's best-overlapping ground truth.
+
+    The tIoU with the video's ground truth is computed in tiles of about ``max_bytes`` (bounded memory)."""
     nv = int(max(pr.video.max(initial=0), gt.video.max(initial=0))) + 1
     count = np.bincount(gt.video, minlength=nv)
     first = np.cumsum(count) - count
     gsort = np.argsort(gt.video, kind="stable")
     lo, cnt = first[pr.video[rows]], count[pr.video[rows]]
     G = int(cnt.max(initial=0))
-    iou = np.full((len(rows), max(G, 1)), -np.inf)
-    gidx = np.zeros((len(rows), max(G, 1)), np.int64)
-    for j in range(G):
-        m = cnt > j
-        gi = gsort[lo[m] + j]
-        gidx[m, j] = gi
-        iou[m, j] = tiou_rows(np.stack([pr.start[rows][m], pr.end[rows][m]], -1),
-                              np.stack([gt.start[gi], gt.end[gi]], -1), "activitynet")
-    best = iou.argmax(1)  # first on ties, as DETAD
-    top = iou[np.arange(len(rows)), best]  # -inf for a video without ground truth -> Background
-    same = gt.label[gidx[np.arange(len(rows)), best]] == pr.label[rows]
+    top = np.full(len(rows), -np.inf)  # -inf for a video without ground truth -> Background
+    best_g = np.zeros(len(rows), np.int64)
+    cells = max(1, max_bytes // 64)
+    cb = max(1, min(G, cells))
+    rb = max(1, cells // cb)
+    for r0 in range(0, len(rows), rb):
+        idx = np.arange(r0, min(len(rows), r0 + rb))
+        p = np.stack([pr.start[rows[idx]], pr.end[rows[idx]]], -1)[:, None, :]  # (a, 1, 2)
+        for c0 in range(0, G, cb):
+            j = np.arange(c0, min(G, c0 + cb))
+            gi = gsort[np.minimum(lo[idx, None] + j, max(0, len(gsort) - 1))]  # (a, c)
+            io = tiou_rows(p, np.stack([gt.start[gi], gt.end[gi]], -1), "activitynet")
+            io[~(j < cnt[idx, None])] = -np.inf
+            k = io.argmax(1)  # first on ties, as DETAD; earlier tiles win ties too (strict >)
+            v = io[np.arange(len(idx)), k]
+            better = v > top[idx]
+            top[idx] = np.where(better, v, top[idx])
+            best_g[idx] = np.where(better, gi[np.arange(len(idx)), k], best_g[idx])
+    same = gt.label[best_g] == pr.label[rows] if len(gt.label) else np.zeros(len(rows), bool)
     types = np.empty((len(rows), len(thr)), np.int64)
     for t, th in enumerate(thr):
         ty = np.where(top >= th, np.where(same, DOUBLE, WRONG),
@@ -141,14 +152,16 @@ def error_analysis(gt: dict, preds: dict, tiou=(0.5,), subset: str | None = None
     """
     thr = [float(t) for t in np.atleast_1d(tiou)]
     if level == "body":
-        gt, preds = to_body_level(gt, "ground truth"), to_body_level(preds, "predictions")
+        gt = to_body_level(gt, _source(gt, "ground truth"))
+        preds = to_body_level(preds, _source(preds, "predictions"))
     elif level != "action":
         raise InputError(f"level: expected 'action' or 'body', got {level!r}")
     num_classes = num_classes or _label_space(gt) or _label_space(preds)
     g = ground_truth_table(gt, subset, clean="detad", num_classes=num_classes)
     if np.isnan(g.duration).any():
         vid = g.videos[int(np.argmax(np.isnan(g.duration)))]
-        raise InputError(f"ground truth, video {vid!r}, field 'duration': needed for the coverage characteristic")
+        raise InputError(f"{g.source}, video {vid!r}, field 'duration': missing; expected a positive number of seconds "
+                         "(needed for the coverage characteristic)")
     chars = characteristics(g)
     keep = chars["coverage"] <= 1.0  # DETAD drops instances longer than their video
     dropped = int((~keep).sum())
@@ -263,5 +276,5 @@ def _filter_gt(g: GroundTruth, keep: np.ndarray) -> GroundTruth:
     remap[used] = np.arange(len(used))
     if not used:
         raise InputError("ground truth: no instances left after dropping those longer than their video")
-    return GroundTruth(g.videos, g.video[keep], g.start[keep], g.end[keep], remap[labels],
-                       [g.classes[k] for k in used], g.duration)
+    return dataclasses.replace(g, video=g.video[keep], start=g.start[keep], end=g.end[keep], label=remap[labels],
+                               classes=[g.classes[k] for k in used])

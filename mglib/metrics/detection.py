@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mglib.errors import InputError
+from mglib.errors import InputError, short
 from mglib.metrics.levels import LABEL_SPACES, class_index, to_body_level
 from mglib.metrics.tiou import PROTOCOLS, tiou_rows
 
@@ -31,6 +31,8 @@ DEFAULT_TIOU = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 ACTIVITYNET_TIOU = tuple(float(t) for t in np.linspace(0.5, 0.95, 10))  # ActivityNet's own default
 POINTTAD_TIOU = tuple(float(t) for t in np.arange(0.1, 1.0, 0.1))  # PointTAD's evaluate.py
 TABLE3_TIOU = (0.2, 0.5, 0.7)  # the columns of the MMAD paper's Table 3 (plus the average over 0.1..0.9)
+# Memory the matcher may use for its blocks of predictions x ground-truth tIoU (bounded whatever the input).
+MATCH_BYTES = 64 << 20
 
 
 @dataclass
@@ -43,6 +45,8 @@ class GroundTruth:
     label: np.ndarray  # (G,) int class index
     classes: list
     duration: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (V,) seconds, NaN when absent
+    source: str = "ground truth"  # the file (or name) for error messages
+    label_kind: type | None = None  # str or int: the type of the original labels (None with a known taxonomy)
 
 
 @dataclass
@@ -68,17 +72,41 @@ def _label_space(obj) -> int | None:
 
 
 def _segment(seg, where: str) -> tuple[float, float]:
-    try:
-        s, e = float(seg[0]), float(seg[1])
-        if len(seg) != 2:
-            raise ValueError
-    except (TypeError, ValueError, IndexError, KeyError):
-        raise InputError(f"{where}, field 'segment': expected [start, end] numbers, got {seg!r}") from None
+    """``[start, end]``: exactly two finite numbers (not strings, not booleans) with end >= start."""
+    if not (isinstance(seg, (list, tuple)) and len(seg) == 2 and all(_is_number(v) for v in seg)):
+        raise InputError(f"{where}, field 'segment': expected [start, end] numbers, got {short(seg)}")
+    s, e = float(seg[0]), float(seg[1])
     if not (math.isfinite(s) and math.isfinite(e)):
-        raise InputError(f"{where}, field 'segment': expected finite numbers, got {seg!r}")
+        raise InputError(f"{where}, field 'segment': expected finite numbers, got {short(seg)}")
     if e < s:
         raise InputError(f"{where}, field 'segment': end {e} is before start {s}")
     return s, e
+
+
+def _source(obj, default: str) -> str:
+    """The file a dict was read from (``mglib.metrics.io`` records it), for error messages."""
+    return obj.get("_path", default) if isinstance(obj, dict) else default
+
+
+def _label_kind(label, where: str) -> type:
+    """str or int: the two label types of ActivityNet files (anything else is malformed)."""
+    if isinstance(label, str):
+        return str
+    if isinstance(label, (int, np.integer)) and not isinstance(label, (bool, np.bool_)):
+        return int
+    raise InputError(f"{where}, field 'label': expected a class name (string) or index (integer), got {short(label)}")
+
+
+_KIND_NAMES = {str: "a string", int: "an integer"}
+
+
+def _duration(v: dict, where: str) -> float:
+    d = v.get("duration")
+    if d is None:
+        return math.nan
+    if not _is_number(d) or not math.isfinite(d) or d <= 0:
+        raise InputError(f"{where}, field 'duration': expected a positive number of seconds, got {short(d)}")
+    return float(d)
 
 
 def ground_truth_table(gt: dict, subset: str | None = None, clean: str | None = "opentad",
@@ -87,53 +115,66 @@ def ground_truth_table(gt: dict, subset: str | None = None, clean: str | None = 
 
     ``clean``: ``"opentad"`` drops zero-length instances and a same-label instance whose start and end both lie
     within 1e-3 s of an already kept one (in listing order); ``"detad"`` drops only zero-length ones; ``None`` keeps all.
-    ``num_classes``: labels must be class indices below it (a known taxonomy), else InputError. A negative length is
-    malformed input everywhere (the official code would silently drop it).
+    ``num_classes``: labels must be class indices below it (a known taxonomy), else InputError; without it labels
+    are strings or integers, one type per file. A negative length is malformed input everywhere (the official code
+    would silently drop it), and so is a segment that is not two numbers or a duration that is not positive.
     """
+    source = _source(gt, source)
     if not isinstance(gt, dict) or not isinstance(gt.get("database"), dict):
         raise InputError(f"{source}: expected an object with a 'database' mapping")
     num_classes = num_classes or _label_space(gt)
     videos, vid_col, starts, ends, labels, durations = [], [], [], [], [], []
     class_of: dict = {}
     subsets_seen = set()
+    kinds: dict = {}  # label type -> first place it was seen
     for vid, v in gt["database"].items():
         if not isinstance(v, dict):
             raise InputError(f"{source}, video {vid!r}: expected an object with 'annotations'")
-        subsets_seen.add(v.get("subset"))
-        if subset is not None and v.get("subset") != subset:
+        sub = v.get("subset")
+        if sub is not None and not isinstance(sub, str):
+            raise InputError(f"{source}, video {vid!r}, field 'subset': expected a string, got {short(sub)}")
+        subsets_seen.add(sub)
+        duration = _duration(v, f"{source}, video {vid!r}")
+        if subset is not None and sub != subset:
             continue
         anns = v.get("annotations", [])
         if not isinstance(anns, list):
             raise InputError(f"{source}, video {vid!r}, field 'annotations': expected a list")
         kept: list[tuple[float, float, object]] = []
+        near: dict = {}
         for i, ann in enumerate(anns):
             where = f"{source}, video {vid!r}, annotation {i}"
             if not isinstance(ann, dict) or "label" not in ann:
                 raise InputError(f"{where}: expected an object with 'segment' and 'label'")
-            seg = ann.get("segment")
-            try:
-                s, e = float(seg[0]), float(seg[1])
-            except (TypeError, ValueError, IndexError, KeyError):
-                raise InputError(f"{where}, field 'segment': expected [start, end] numbers, got {seg!r}") from None
-            if not (math.isfinite(s) and math.isfinite(e)):
-                raise InputError(f"{where}, field 'segment': expected finite numbers, got {seg!r}")
+            s, e = _segment(ann.get("segment"), where)
             label = ann["label"]
             if num_classes is not None:
                 label = class_index(label, num_classes, where)
-            if e < s:
-                raise InputError(f"{where}, field 'segment': end {e} is before start {s}")
+            else:
+                kind = _label_kind(label, where)
+                kinds.setdefault(kind, where)
+                if len(kinds) > 1:
+                    other = next(w for k, w in kinds.items() if k is not kind)
+                    raise InputError(f"{where}, field 'label': {short(label)} is {_KIND_NAMES[kind]} but the label "
+                                     f"of {other} is not; expected all class names (strings) or all class indices "
+                                     "(integers)")
+                label = int(label) if isinstance(label, np.integer) else label
             if clean in ("opentad", "detad") and e - s <= 0:
                 continue
-            if clean == "opentad" and any(abs(s - ks) <= 1e-3 and abs(e - ke) <= 1e-3 and label == kl
-                                          for ks, ke, kl in kept):
-                continue
+            if clean == "opentad":
+                # kept instances are binned by (label, start in ms), so a near-duplicate is looked for among the
+                # few in neighbouring bins, not among all (quadratic in a video with thousands of instances)
+                cell = math.floor(s / 1e-3)
+                if any(abs(s - ks) <= 1e-3 and abs(e - ke) <= 1e-3
+                       for c in range(cell - 2, cell + 3) for ks, ke in near.get((label, c), ())):
+                    continue
+                near.setdefault((label, cell), []).append((s, e))
             kept.append((s, e, label))
         if not kept:
             continue
         vi = len(videos)
         videos.append(vid)
-        d = v.get("duration")
-        durations.append(float(d) if isinstance(d, (int, float)) and not isinstance(d, bool) else math.nan)
+        durations.append(duration)
         for s, e, label in kept:
             if label not in class_of:
                 class_of[label] = len(class_of)
@@ -146,12 +187,20 @@ def ground_truth_table(gt: dict, subset: str | None = None, clean: str | None = 
         seen = ", ".join(sorted(repr(s) for s in subsets_seen)) or "none"
         raise InputError(f"{source}: no {what} instances to evaluate (subsets present: {seen})")
     return GroundTruth(videos, np.asarray(vid_col, np.int64), np.asarray(starts), np.asarray(ends),
-                       np.asarray(labels, np.int64), list(class_of), np.asarray(durations, float))
+                       np.asarray(labels, np.int64), list(class_of), np.asarray(durations, float), source,
+                       next(iter(kinds), None))
+
+
+_NUMBER_TYPES = {int, float, np.float64, np.float32, np.int64, np.int32}
 
 
 def prediction_table(preds: dict, gt: GroundTruth, num_classes: int | None = None,
                      source: str = "predictions") -> Predictions:
-    """Read ``{"results": {vid: [{"segment", "label", "score"}]}}`` against the classes and videos of ``gt``."""
+    """Read ``{"results": {vid: [{"segment", "label", "score"}]}}`` against the classes and videos of ``gt``.
+
+    Segments and scores must be numbers (a string "0.9" or a boolean is an error, not coerced); without a known
+    taxonomy, labels must have the type of the ground truth's labels (a "3" never silently misses a 3)."""
+    source = _source(preds, source)
     if not isinstance(preds, dict) or not isinstance(preds.get("results"), dict):
         raise InputError(f"{source}: expected an object with a 'results' mapping")
     num_classes = num_classes or _label_space(preds)
@@ -170,11 +219,12 @@ def prediction_table(preds: dict, gt: GroundTruth, num_classes: int | None = Non
         scores = [p["score"] for p in flat]
         if n and set(map(len, segs)) != {2}:
             raise ValueError
-        start = np.array([x[0] for x in segs], dtype=np.float64)
-        end = np.array([x[1] for x in segs], dtype=np.float64)
+        starts, ends = [x[0] for x in segs], [x[1] for x in segs]
+        if not set(map(type, starts)) | set(map(type, ends)) | set(map(type, scores)) <= _NUMBER_TYPES:
+            raise ValueError  # strings, booleans, lists: found and named by the slow path
+        start = np.array(starts, dtype=np.float64)
+        end = np.array(ends, dtype=np.float64)
         score = np.array(scores, dtype=np.float64)
-        if start.shape != (n,) or end.shape != (n,) or score.shape != (n,):
-            raise ValueError
         ok = np.isfinite(start) & np.isfinite(end) & np.isfinite(score) & (end >= start)
         bad = None if ok.all() else int(np.argmin(ok))
     except (KeyError, TypeError, IndexError, ValueError):
@@ -188,17 +238,22 @@ def prediction_table(preds: dict, gt: GroundTruth, num_classes: int | None = Non
         if not isinstance(p, dict) or not {"segment", "label", "score"} <= set(p):
             raise InputError(f"{where}: expected an object with 'segment', 'label' and 'score'")
         if not _is_number(p["score"]) or not math.isfinite(float(p["score"])):
-            raise InputError(f"{where}, field 'score': expected a finite number, got {p['score']!r}")
+            raise InputError(f"{where}, field 'score': expected a finite number, got {short(p['score'])}")
         _segment(p["segment"], where)
         raise InputError(f"{where}: malformed prediction")  # not reached: _segment raised
     video = np.repeat(np.array([c[0] for c in counts], np.int64), [c[1] for c in counts])
-    try:
-        uniq = set(labels)
-    except TypeError:
-        i = next(i for i, lab in enumerate(labels) if not _hashable(lab))
-        vid, item = _locate(preds, i)
-        raise InputError(f"{source}, video {vid!r}, item {item}, field 'label': expected a string or integer, "
-                         f"got {labels[i]!r}") from None
+    kinds = {}
+    for lab in labels:  # usually one or two distinct types: cheap
+        t = type(lab)
+        if t not in kinds:
+            kinds[t] = lab
+    for t, lab in kinds.items():
+        if t not in (str, int) and not (issubclass(t, np.integer) and not issubclass(t, np.bool_)):
+            i = next(i for i, x in enumerate(labels) if type(x) is t)
+            vid, item = _locate(preds, i)
+            raise InputError(f"{source}, video {vid!r}, item {item}, field 'label': expected a class name (string) "
+                             f"or index (integer), got {short(lab)}")
+    uniq = set(labels)
     if num_classes is not None:  # a known taxonomy: map (and check) each distinct label once
         canon = {}
         for lab in uniq:
@@ -209,6 +264,13 @@ def prediction_table(preds: dict, gt: GroundTruth, num_classes: int | None = Non
                 vid, item = _locate(preds, i)
                 class_index(lab, num_classes, f"{source}, video {vid!r}, item {item}")
         class_of = {lab: class_of.get(c, -1) for lab, c in canon.items()}
+    elif gt.label_kind is not None:
+        other = next((lab for lab in kinds.values() if (str if isinstance(lab, str) else int) is not gt.label_kind),
+                     None)
+        if other is not None:
+            raise InputError(f"{source}: label {short(other)} is {_KIND_NAMES[str if isinstance(other, str) else int]} "
+                             f"but the labels of {gt.source} are {'strings' if gt.label_kind is str else 'integers'}; "
+                             "expected the same label type in both files")
     label = np.array([class_of.get(lab, -1) for lab in labels], dtype=np.int64).reshape(n)
     ignored_labels = sorted({str(lab) for lab in uniq if class_of.get(lab, -1) < 0})
     return Predictions(video, start, end, label, score, int((label < 0).sum()), ignored_labels, list(video_index))
@@ -221,11 +283,11 @@ def _well_formed(p) -> bool:
 
 
 def _hashable(x) -> bool:
-    return isinstance(x, (str, int, np.integer)) and not isinstance(x, bool)
+    return isinstance(x, (str, int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
 def _is_number(x) -> bool:
-    return isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, bool)
+    return isinstance(x, (int, float, np.floating, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
 def _is_pair(seg) -> bool:
@@ -251,11 +313,16 @@ def rank_order(label: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 
 def greedy_match(gt: GroundTruth, pr: Predictions, thresholds, protocol: str = "opentad",
-                 order: np.ndarray | None = None) -> np.ndarray:
+                 order: np.ndarray | None = None, max_bytes: int = MATCH_BYTES) -> np.ndarray:
     """Greedy ActivityNet matching for every prediction and threshold at once.
 
     Returns ``matched`` (P, T): the index of the ground-truth instance each prediction takes at each threshold,
     -1 for a false positive (and for ignored predictions).
+
+    The tIoU of predictions with the ground truth of their group is computed in tiles of at most about
+    ``max_bytes`` (rows = predictions, columns = the group's ground truth), never as one predictions x ground-truth
+    matrix, so memory stays bounded whatever the input (one video with 2,000 instances of one class against 100k
+    predictions included); the tiles give the same choices, bit for bit, as the whole matrix.
     """
     thr = np.asarray(thresholds, dtype=np.float64)  # (T,)
     n, T = len(pr.score), len(thr)
@@ -268,7 +335,7 @@ def greedy_match(gt: GroundTruth, pr: Predictions, thresholds, protocol: str = "
     gsort = np.argsort(gkey, kind="stable")  # groups in listing order inside
     pkey = pr.label[keep] * nv + pr.video[keep]
     nkeys = len(gt.classes) * nv
-    if nkeys <= 50_000_000:  # dense lookup table of group start/count
+    if nkeys <= max_bytes // 16:  # dense lookup table of group start/count
         count = np.bincount(gkey, minlength=nkeys)
         first = np.cumsum(count) - count
         lo, cnt = first[pkey], count[pkey]
@@ -281,40 +348,62 @@ def greedy_match(gt: GroundTruth, pr: Predictions, thresholds, protocol: str = "
     if rows.size == 0:
         return matched
     G = int(cnt.max())
-    ps, pe = pr.start[rows], pr.end[rows]
-    iou = np.full((len(rows), G), -np.inf)  # (H, G); -inf pads groups smaller than G
-    gidx = np.zeros((len(rows), G), np.int64)  # (H, G) ground-truth indices
-    for j in range(G):  # column j = the j-th listed ground truth of the group
-        m = cnt > j
-        gi = gsort[lo[m] + j]
-        gidx[m, j] = gi
-        iou[m, j] = tiou_rows(np.stack([ps[m], pe[m]], -1), np.stack([gt.start[gi], gt.end[gi]], -1), protocol)
+    # tile = (predictions, ground truth of their group); about 64 + 9 T bytes per cell in the matching step
+    cells = max(1, max_bytes // (64 + 9 * T))
+    cb = min(G, cells)  # columns per tile
+    rb = max(1, cells // cb)  # rows per tile
+
+    def tile(idx, c0, c1):
+        """tIoU (a, c) of rows ``idx`` with the ground truth c0..c1-1 of their group (-inf past its end), and the
+        ground-truth indices (a, c)."""
+        j = np.arange(c0, c1)
+        valid = j < cnt[idx, None]
+        gi = gsort[np.minimum(lo[idx, None] + j, len(gsort) - 1)]
+        p = np.stack([pr.start[rows[idx]], pr.end[rows[idx]]], -1)[:, None, :]  # (a, 1, 2)
+        io = tiou_rows(p, np.stack([gt.start[gi], gt.end[gi]], -1), protocol)
+        io[~valid] = -np.inf
+        return io, gi
+
     # A prediction below the lowest threshold with every ground truth is a false positive whatever happens before it.
-    cand = iou.max(1) >= thr.min()
-    rows, iou, gidx, key = rows[cand], iou[cand], gidx[cand], key[cand]
-    if rows.size == 0:
+    top = np.full(len(rows), -np.inf)
+    for r0 in range(0, len(rows), rb):
+        idx = np.arange(r0, min(len(rows), r0 + rb))
+        for c0 in range(0, G, cb):
+            top[idx] = np.maximum(top[idx], tile(idx, c0, min(G, c0 + cb))[0].max(1))
+    cand = np.nonzero(top >= thr.min())[0]
+    if cand.size == 0:
         return matched
     # Rank of each candidate inside its (class, video) group, in global score order.
     pos = np.empty(n, np.int64)
     pos[rank_order(pr.label, pr.score) if order is None else order] = np.arange(n)
-    order = np.lexsort((pos[rows], key))
+    key = key[cand]
+    order = np.lexsort((pos[rows[cand]], key))
     key_o = key[order]
     first = np.r_[True, key_o[1:] != key_o[:-1]]
     depth = np.empty(len(order), np.int64)
     depth[order] = np.arange(len(order)) - np.maximum.accumulate(np.where(first, np.arange(len(order)), 0))
     taken = np.zeros((len(gt.label), T), bool)
-    by_depth = np.argsort(depth, kind="stable")
-    bounds = np.searchsorted(depth[by_depth], np.arange(depth.max() + 2))
+    by_depth = cand[np.argsort(depth, kind="stable")]
+    bounds = np.searchsorted(np.sort(depth), np.arange(depth.max() + 2))
     for k in range(depth.max() + 1):  # one step = the k-th candidate of every group; groups share no ground truth
-        sel = by_depth[bounds[k]:bounds[k + 1]]
-        io, gi = iou[sel], gidx[sel]  # (A, G)
-        ok = (io[:, :, None] >= thr) & ~taken[gi]  # (A, G, T)
-        best = np.where(ok, io[:, :, None], -1.0)[:, ::-1, :].argmax(1)  # reversed: ties -> later-listed GT
-        j = G - 1 - best  # (A, T)
-        a, t = np.nonzero(ok.any(1))
-        g = gi[a, j[a, t]]
-        taken[g, t] = True
-        matched[rows[sel][a], t] = g
+        step = by_depth[bounds[k]:bounds[k + 1]]
+        for r0 in range(0, len(step), rb):  # tiles of one step are independent (disjoint ground truth)
+            sel = step[r0:r0 + rb]
+            best = np.full((len(sel), T), -1.0)  # best free tIoU >= threshold so far, -1 = none
+            best_g = np.zeros((len(sel), T), np.int64)
+            for c0 in range(0, G, cb):  # column tiles in listing order: ties go to the later-listed ground truth
+                io, gi = tile(sel, c0, min(G, c0 + cb))  # (a, c)
+                ok = (io[:, :, None] >= thr) & ~taken[gi]  # (a, c, T)
+                val = np.where(ok, io[:, :, None], -1.0)
+                j = val.shape[1] - 1 - val[:, ::-1, :].argmax(1)  # (a, T): the last column holding the tile's max
+                v = np.take_along_axis(val, j[:, None, :], 1)[:, 0, :]
+                better = v >= best
+                best = np.where(better, v, best)
+                best_g = np.where(better, np.take_along_axis(gi, j, 1), best_g)
+            a, t = np.nonzero(best >= 0)  # thresholds are > 0, so a free match has tIoU > 0
+            g = best_g[a, t]
+            taken[g, t] = True
+            matched[rows[sel][a], t] = g
     return matched
 
 
@@ -392,7 +481,8 @@ def detection_map(gt: dict, preds: dict, tiou=DEFAULT_TIOU, protocol: str = "ope
     if protocol not in PROTOCOLS:
         raise InputError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}")
     if level == "body":
-        gt, preds = to_body_level(gt, "ground truth"), to_body_level(preds, "predictions")
+        gt = to_body_level(gt, _source(gt, "ground truth"))
+        preds = to_body_level(preds, _source(preds, "predictions"))
         num_classes = None  # the mapped dicts carry label_space ma52-body
     elif level != "action":
         raise InputError(f"level: expected 'action' or 'body', got {level!r}")

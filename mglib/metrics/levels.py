@@ -22,7 +22,7 @@ def class_index(label, num_classes: int, where: str) -> int:
         value = int(label)
     elif isinstance(label, float) and label.is_integer():
         value = int(label)
-    elif isinstance(label, str) and label.strip().lstrip("-").isdigit():
+    elif isinstance(label, str) and label.isascii() and label.isdigit():
         value = int(label)
     else:
         value = None
@@ -37,20 +37,24 @@ def to_body_level(data, source: str = "input"):
     ``data`` is an ActivityNet ground-truth dict (``{"database": ...}``), a results dict (``{"results": ...}``) or an
     array of action indices; a relabelled copy is returned. A label outside 0-51 is an InputError.
     """
-    if isinstance(data, dict) and "database" in data:
+    def relabel(item, where):
+        if not isinstance(item, dict) or "label" not in item:
+            return item  # malformed: left for the table readers, which name what is wrong
+        return {**item, "label": int(ACTION_TO_BODY[class_index(item["label"], NUM_ACTIONS, where)])}
+
+    if isinstance(data, dict) and isinstance(data.get("database"), dict):
         db = {}
         for vid, v in data["database"].items():
-            anns = [{**ann, "label": int(ACTION_TO_BODY[class_index(ann.get("label"), NUM_ACTIONS,
-                                                                    f"{source}, video {vid!r}, annotation {i}")])}
-                    for i, ann in enumerate(v.get("annotations", []))]
-            db[vid] = {**v, "annotations": anns}
+            anns = v.get("annotations") if isinstance(v, dict) else None
+            db[vid] = v if not isinstance(anns, list) else {**v, "annotations": [
+                relabel(a, f"{source}, video {vid!r}, annotation {i}") for i, a in enumerate(anns)]}
         return {**data, "database": db, "label_space": "ma52-body"}
-    if isinstance(data, dict) and "results" in data:
-        res = {vid: [{**p, "label": int(ACTION_TO_BODY[class_index(p.get("label"), NUM_ACTIONS,
-                                                                   f"{source}, video {vid!r}, item {i}")])}
-                     for i, p in enumerate(items)]
-               for vid, items in data["results"].items()}
+    if isinstance(data, dict) and isinstance(data.get("results"), dict):
+        res = {vid: [relabel(p, f"{source}, video {vid!r}, item {i}") for i, p in enumerate(items)]
+               if isinstance(items, list) else items for vid, items in data["results"].items()}
         return {**data, "results": res, "label_space": "ma52-body"}
+    if isinstance(data, dict):
+        return data
     arr = np.asarray(data)
     if arr.size and (not np.issubdtype(arr.dtype, np.integer) or arr.min() < 0 or arr.max() >= NUM_ACTIONS):
         raise InputError(f"{source}: action labels must be integers 0-{NUM_ACTIONS - 1}")

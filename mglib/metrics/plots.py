@@ -26,11 +26,13 @@ def plot_fp_profile(result: dict, ax=None, title: str = "False-positive profile"
     ax_p.set_xlabel("top predictions")
     ax_p.set_ylim(0, 100)
     ax_p.set_title(title, fontsize=10)
-    ax_p.legend(fontsize=6, ncol=2, loc="upper left", bbox_to_anchor=(0, -0.2))
+    ax_p.legend(fontsize=9, ncol=3, loc="upper left", bbox_to_anchor=(0, -0.22))
     gains = result["fp_removal_gain"]
-    ax_g.bar(range(len(gains)), [v * 100 for v in gains.values()], color=COLORS[1:])
-    ax_g.set_xticks(range(len(gains)), [k.replace(" ", "\n") for k in gains], fontsize=6)
-    ax_g.set_ylabel("average-mAP$_N$ gain (pts)")
+    ax_g.barh(range(len(gains)), [v * 100 for v in gains.values()], color=COLORS[1:])
+    ax_g.set_yticks(range(len(gains)), list(gains), fontsize=9)
+    ax_g.invert_yaxis()  # same order as the legend
+    ax_g.yaxis.tick_right()  # labels away from the profile panel
+    ax_g.set_xlabel("average-mAP$_N$ gain (pts)")
     ax_g.set_title("removing each error type", fontsize=10)
     return ax
 
@@ -46,10 +48,10 @@ def plot_fn_profile(result: dict, ax=None, key: str = "fn_rate", title: str = "F
         for lab, v in row.items():
             if v is not None:
                 ax.bar(x, v * 100, color=colors[i % len(colors)])
-                ticks.append((x, f"{lab}\n{name}" if lab == next(iter(row)) else lab))
+                ticks.append((x, f"{lab}\n{name.replace('_', ' ')}" if lab == next(iter(row)) else lab))
             x += 1
         x += 1
-    ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=7)
+    ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks], fontsize=9)
     ax.set_ylabel("%")
     ax.set_ylim(0, 100)
     ax.set_title(title, fontsize=10)
@@ -80,5 +82,5 @@ def plot_pr_curve(hits, num_gt: int, ax=None, label: str | None = None):
     ax.set_ylim(0, 1.05)
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return ax

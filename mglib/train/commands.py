@@ -1,4 +1,4 @@
-"""``python -m mglib train TASK --set key=value ... --out DIR [--resume]``."""
+"""``python -m mglib train TASK --set key=value ... --out DIR [--resume | --overwrite]``."""
 from __future__ import annotations
 
 import importlib
@@ -39,7 +39,7 @@ def train(args) -> int:
     cfg = apply_overrides(cls.Config(), args.overrides)  # refuses bad keys/values before any work
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     try:
-        metrics = fit(cls(cfg), args.out, resume=args.resume)
+        metrics = fit(cls(cfg), args.out, resume=args.resume, overwrite=getattr(args, "overwrite", False))
     except NonFiniteLossError as e:
         raise InputError(str(e)) from None
     print(f"{args.task}: score {metrics['score']:.4f} (best {metrics['best_score']:.4f} at epoch "

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,31 +24,50 @@ def _choice(default: str, *choices: str):
     return field(default=default, metadata={"choices": choices})
 
 
+def bounded(default, lo=None, hi=None, *, lo_open: bool = False, hi_open: bool = False):
+    """A numeric field (or a tuple of numbers: each element) restricted to ``lo <= value <= hi`` (``<`` when open)."""
+    return field(default=default, metadata={"range": (lo, hi, lo_open, hi_open)})
+
+
+def positive(default):
+    """A number > 0 (an int field: >= 1)."""
+    return bounded(default, 0, lo_open=True)
+
+
+def non_negative(default):
+    return bounded(default, 0)
+
+
+def pattern(default: str, regex: str, what: str):
+    """A ``str`` field that must match ``regex`` entirely (``what`` describes it in the error)."""
+    return field(default=default, metadata={"pattern": (regex, what)})
+
+
 @dataclass
 class OptimConfig:
-    epochs: int = 10
-    batch_size: int = 8  # global batch: split evenly across ranks under torchrun
+    epochs: int = positive(10)
+    batch_size: int = positive(8)  # global batch: split evenly across ranks under torchrun
     optimizer: str = _choice("adamw", "adamw", "sgd")
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    momentum: float = 0.9  # sgd only
+    lr: float = non_negative(1e-3)
+    weight_decay: float = non_negative(1e-4)
+    momentum: float = bounded(0.9, 0, 1)  # sgd only
     nesterov: bool = False  # sgd only
     schedule: str = _choice("cosine", "cosine", "step", "constant")
-    warmup_epochs: float = 0.0  # linear warm-up, may be fractional
-    milestones: tuple[int, ...] = ()  # epochs at which "step" multiplies the lr by gamma
-    gamma: float = 0.1
-    grad_clip: float = 0.0  # 0 = off (max-norm)
+    warmup_epochs: float = non_negative(0.0)  # linear warm-up, may be fractional
+    milestones: tuple[int, ...] = non_negative(())  # epochs at which "step" multiplies the lr by gamma
+    gamma: float = non_negative(0.1)
+    grad_clip: float = non_negative(0.0)  # 0 = off (max-norm)
     # gradient norm of every step in the history. Always on when grad_clip > 0 (clipping computes it anyway) or
     # nonfinite=skip (a non-finite gradient must be caught before the step); otherwise it costs a few % per step
     log_grad_norm: bool = False
-    ema_decay: float = 0.0  # 0 = off; evaluation and the best checkpoint use the EMA weights when on
-    accumulate: int = 1  # micro-batches per optimizer step
+    ema_decay: float = bounded(0.0, 0, 1, hi_open=True)  # 0 = off; evaluation and the best checkpoint use EMA weights
+    accumulate: int = positive(1)  # micro-batches per optimizer step
     amp: bool = True  # only acts on CUDA: bf16 where supported, else fp16 with a gradient scaler
-    eval_every: int = 1  # epochs; the last epoch is always evaluated
+    eval_every: int = positive(1)  # epochs; the last epoch is always evaluated
     nonfinite: str = _choice("stop", "stop", "skip")
-    num_workers: int = 0
-    seed: int = 0
-    device: str = "auto"  # "auto" | "cpu" | "cuda" | "cuda:N"
+    num_workers: int = non_negative(0)
+    seed: int = bounded(0, 0, 2**63 - 1)  # torch.manual_seed takes a signed 64-bit integer
+    device: str = pattern("auto", r"auto|cpu|cuda(:[0-9]+)?", "auto, cpu, cuda or cuda:N")
     progress: bool = False  # tqdm on rank 0
     find_unused_parameters: bool = False  # DDP option for models with branches unused in some steps
 
@@ -57,22 +78,40 @@ def to_dict(cfg) -> dict:
 
 
 def check(cfg, prefix: str = "") -> None:
-    """Validate choice fields and simple ranges of a (nested) config; raises InputError naming the field."""
+    """Validate a (nested) config; raises InputError naming the field and what was expected.
+
+    Every config gets, whatever its fields: floats finite (no nan/inf), integers within signed 64 bits (what torch
+    and numpy take), nested sections checked. Fields declared with :func:`_choice`, :func:`bounded` (and
+    :func:`positive`, :func:`non_negative`) or :func:`pattern` are also held to their rule.
+    """
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        name = prefix + f.name
         if dataclasses.is_dataclass(value):
-            check(value, name + ".")
-        elif "choices" in f.metadata and value not in f.metadata["choices"]:
-            raise InputError(f"config field {name!r}: expected one of {', '.join(f.metadata['choices'])}, "
-                             f"got {value!r}")
-    if isinstance(cfg, OptimConfig):
-        for name in ("epochs", "batch_size", "accumulate", "eval_every"):
-            if getattr(cfg, name) < 1:
-                raise InputError(f"config field {prefix}{name!r}: expected an integer >= 1, got {getattr(cfg, name)}")
-        if cfg.num_workers < 0 or cfg.warmup_epochs < 0 or cfg.grad_clip < 0 or not 0 <= cfg.ema_decay < 1:
-            raise InputError(f"config {prefix.rstrip('.') or 'optim'}: num_workers, warmup_epochs and grad_clip "
-                             "must be >= 0 and ema_decay in [0, 1)")
+            check(value, prefix + f.name + ".")
+        else:
+            _check_field(f, value, f"config field {prefix + f.name!r}")
+
+
+def _check_field(f: dataclasses.Field, value, label: str) -> None:
+    meta = f.metadata
+    for v in value if isinstance(value, (list, tuple)) else (value,):
+        if isinstance(v, float) and not math.isfinite(v):
+            raise InputError(f"{label}: expected a finite number, got {v}")
+        if isinstance(v, int) and not isinstance(v, bool) and not -2**63 <= v < 2**63:
+            raise InputError(f"{label}: expected an integer within signed 64 bits, got {v}")
+        if "range" in meta and isinstance(v, (int, float)) and not isinstance(v, bool):
+            lo, hi, lo_open, hi_open = meta["range"]
+            if (lo is not None and (v <= lo if lo_open else v < lo)) or \
+                    (hi is not None and (v >= hi if hi_open else v > hi)):
+                parts = [] if lo is None else [f"{'>' if lo_open else '>='} {lo}"]
+                parts += [] if hi is None else [f"{'<' if hi_open else '<='} {hi}"]
+                raise InputError(f"{label}: expected a value {' and '.join(parts)}, got {v}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise InputError(f"{label}: expected one of {', '.join(meta['choices'])}, got {value!r}")
+    if "pattern" in meta:
+        regex, what = meta["pattern"]
+        if not isinstance(value, str) or not re.fullmatch(regex, value):
+            raise InputError(f"{label}: expected {what}, got {value!r}")
 
 
 def apply_overrides(cfg, items: list[str] | None, source: str = "--set"):
@@ -101,8 +140,7 @@ def apply_overrides(cfg, items: list[str] | None, source: str = "--set"):
         if dataclasses.is_dataclass(getattr(node, leaf)):
             raise InputError(f"{source} {key}: {key!r} is a section; set its fields as {key}.NAME=VALUE")
         value = _convert(raw, tp, key, source)
-        if "choices" in f.metadata and value not in f.metadata["choices"]:
-            raise InputError(f"{source} {key}={raw}: expected one of {', '.join(f.metadata['choices'])}")
+        _check_field(f, value, f"{source} {key}={raw}")
         setattr(node, leaf, value)
     check(cfg)
     return cfg
@@ -157,15 +195,14 @@ def _convert(raw, tp, key: str, source: str):
     if tp is int:
         if isinstance(raw, int) and not isinstance(raw, bool):
             return raw
-        try:
-            return int(text) if text is not None else _fail()
-        except (TypeError, ValueError):
-            raise bad("an int") from None
+        if text is None or not re.fullmatch(r"\s*[-+]?[0-9]+\s*", text):  # int() would also take "1_0" or "٣"
+            raise bad("an int")
+        return int(text)
     if tp is float:
         if isinstance(raw, (int, float)) and not isinstance(raw, bool):
             return float(raw)
-        try:
-            return float(text) if text is not None else _fail()  # float(), not YAML: "1e-3" is a float here
+        try:  # float(), not YAML: "1e-3" is a float here
+            return float(text) if text is not None and text.isascii() and "_" not in text else _fail()
         except (TypeError, ValueError):
             raise bad("a float") from None
     if tp is str:

@@ -20,7 +20,9 @@ import copy
 import logging
 import math
 import os
+import shutil
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -28,6 +30,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
 from mglib import records, seeding
+from mglib.data.csvio import read_json
 from mglib.errors import InputError
 from mglib.train.config import OptimConfig, check, to_dict
 from mglib.train.task import Task
@@ -35,6 +38,8 @@ from mglib.train.task import Task
 log = logging.getLogger("mglib.train")
 
 CHECKPOINT, BEST = "checkpoint.pt", "best.safetensors"
+RUN_FILES = ("config.json", "env.json", "metrics.json", "predictions.json", CHECKPOINT, BEST)
+REPLACED = ".replaced-run"  # an earlier run's files while a new run replaces it (see _Replaced)
 RESERVED = ("task", "best_score", "best_epoch", "epochs", "steps", "skipped_steps", "world_size", "history",
             "timing")
 
@@ -239,11 +244,80 @@ def _save_weights_atomic(state: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _read_json(path: Path):
-    import json
+def _read_json(path: Path, what: str):
+    """A JSON file of the run folder; a corrupt one is an InputError naming it (and how to start over)."""
+    try:
+        return read_json(path, what)
+    except InputError as e:
+        raise InputError(f"{e}; pass --overwrite to replace the run") from None
 
-    with open(path) as f:
-        return json.load(f)
+
+def run_folder(out_dir) -> Path:
+    """``out_dir`` as a Path, refused before any work when it cannot be a run folder: an empty path (which would be
+    the current folder), a file, or a place that is not writable."""
+    if not str(out_dir).strip():
+        raise InputError(f"--out {str(out_dir)!r}: expected a run folder path")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: is a file; expected a run folder")
+    base = out
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise InputError(f"{out}: {base} is a file; expected a run folder path")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise InputError(f"{out}: {base} is not writable; expected a writable run folder")
+    return out
+
+
+class _Replaced:
+    """An earlier run's files, moved into ``OUT/.replaced-run/`` while a new run starts over them (``overwrite``).
+
+    They are deleted only once the new run has written its first checkpoint; if it fails before (an exception,
+    Ctrl-C), they are moved back, and if it is killed, :func:`_recover` moves them back at the next start."""
+
+    def __init__(self, out: Path):
+        self.out, self.folder, self.moved = out, out / REPLACED, False
+
+    def move(self) -> None:
+        self.folder.mkdir()
+        for name in RUN_FILES:
+            if (self.out / name).exists():
+                os.replace(self.out / name, self.folder / name)
+        self.moved = True
+
+    def discard(self) -> None:
+        if self.moved:
+            shutil.rmtree(self.folder)
+            self.moved = False
+
+    def restore(self) -> None:
+        if self.moved:
+            _restore(self.out)
+            self.moved = False
+
+
+def _restore(out: Path) -> None:
+    for name in RUN_FILES:  # the new run's partial files
+        (out / name).unlink(missing_ok=True)
+    for f in (out / REPLACED).iterdir():
+        os.replace(f, out / f.name)
+    (out / REPLACED).rmdir()
+
+
+def _recover(out: Path) -> None:
+    """Finish what a replacement killed in the middle left: its earlier run comes back unless it had already
+    written its own first checkpoint."""
+    if not (out / REPLACED).is_dir():
+        return
+    try:
+        if (out / CHECKPOINT).exists():
+            shutil.rmtree(out / REPLACED)
+        else:
+            _restore(out)
+            log.info("%s: restored the run that an interrupted --overwrite had set aside", out)
+    except OSError as e:
+        raise InputError(f"{out / REPLACED}: cannot restore the set-aside run ({e.strerror})") from None
 
 
 def _resolved(task: Task) -> dict:
@@ -251,6 +325,8 @@ def _resolved(task: Task) -> dict:
 
 
 def _config_diff(a: dict, b: dict, prefix="") -> list[str]:
+    if not isinstance(a, dict) or not isinstance(b, dict):
+        return [prefix.rstrip(".") or "the whole config"]
     keys = sorted(set(a) | set(b))
     out = []
     for k in keys:
@@ -264,7 +340,7 @@ def _config_diff(a: dict, b: dict, prefix="") -> list[str]:
 
 # --- the loop --------------------------------------------------------------------------------------------------
 
-def fit(task: Task, out_dir, resume: bool = False, reuse: bool = True) -> dict:
+def fit(task: Task, out_dir, resume: bool = False, reuse: bool = True, overwrite: bool = False) -> dict:
     """Train ``task`` into ``out_dir`` and return the final metrics (what ``metrics.json`` holds).
 
     The returned dict has the final evaluation's metrics at the top level (``score`` among them) plus
@@ -274,57 +350,167 @@ def fit(task: Task, out_dir, resume: bool = False, reuse: bool = True) -> dict:
     with ``optim.grad_clip > 0``, ``optim.nonfinite=skip`` or ``optim.log_grad_norm``; else None) and
     ``timing`` (wall-clock figures, the only part that differs between identical runs).
 
-    ``reuse``: a finished run in ``out_dir`` with the same resolved config is returned without training.
+    ``reuse``: a finished run in ``out_dir`` with the same resolved config is returned without training, and an
+    interrupted one (a checkpoint, no metrics) with the same config is resumed.
     ``resume``: continue from ``out_dir/checkpoint.pt`` (a missing checkpoint starts from scratch).
+    ``overwrite``: replace a run of another config. Without it (or ``resume``/``reuse`` applying) a folder holding
+    a run is refused; with it, the earlier run's files are deleted only after the new run's first checkpoint.
+    Everything that can be checked -- config values, the model, the optimiser, the checkpoint to resume -- is
+    checked before the folder is touched.
     """
-    out = Path(out_dir)
+    if resume and overwrite:
+        raise InputError("--resume and --overwrite: expected at most one of them")
+    out = run_folder(out_dir)
     oc: OptimConfig = task.cfg.optim
     check(task.cfg)
     resolved = _resolved(task)
+    _recover(out)
     metrics_path, config_path, ckpt_path = out / "metrics.json", out / "config.json", out / CHECKPOINT
-    same_config = config_path.exists() and _read_json(config_path) == resolved
-    if (reuse or resume) and metrics_path.exists() and same_config:
-        log.info("%s: finished run with the same config; reusing it", out)
-        return _read_json(metrics_path)
-    if resume and ckpt_path.exists() and not same_config:
-        diff = _config_diff(_read_json(config_path), resolved) if config_path.exists() else ["config.json missing"]
-        raise InputError(f"{ckpt_path}: cannot resume, the config differs from the run's config.json in "
-                         f"{', '.join(diff)}")
+    present = [n for n in RUN_FILES[2:] if (out / n).exists()]  # the files that make a run (not config/env)
+    replace = bool(present) and not resume
+    if present and not overwrite:
+        same = config_path.exists() and _read_json(config_path, "resolved config of the run") == resolved
+        if (reuse or resume) and metrics_path.exists() and same:
+            metrics = _read_json(metrics_path, "metrics of the finished run")
+            if not isinstance(metrics, dict) or "score" not in metrics:
+                raise InputError(f"{metrics_path}: expected the metrics object of a finished run; pass --overwrite "
+                                 "to replace the run")
+            log.info("%s: finished run with the same config; reusing it", out)
+            return metrics
+        if ckpt_path.exists() and (resume or (reuse and same)):
+            if not same:
+                diff = (_config_diff(_read_json(config_path, "resolved config of the run"), resolved)
+                        if config_path.exists() else ["config.json missing"])
+                raise InputError(f"{ckpt_path}: cannot resume, the config differs from the run's config.json in "
+                                 f"{', '.join(diff) or 'its structure'}")
+            if not resume:
+                log.info("%s: interrupted run with the same config; resuming it", out)
+            resume, replace = True, False
+        else:
+            raise InputError(f"{out}: holds a run ({', '.join(present)}); pass --resume to continue it or "
+                             "--overwrite to replace it")
     if resume and not ckpt_path.exists():
         log.info("%s: no checkpoint to resume from; starting from scratch", ckpt_path)
         resume = False
 
     dist = _Dist(oc.device)
+    replaced = _Replaced(out) if replace and dist.main else None
     try:
-        return _fit(task, out, oc, dist, resume, resolved)
+        return _fit(task, out, oc, dist, resume, resolved, replaced)
+    except BaseException:
+        if replaced is not None:
+            replaced.restore()
+        raise
     finally:
         dist.close()
 
 
-def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, resolved: dict) -> dict:
+def _build_model(task: Task, device: torch.device) -> nn.Module:
+    try:
+        model = task.build_model()
+    except (ValueError, TypeError, RuntimeError, ZeroDivisionError, AssertionError) as e:
+        raise InputError(f"task {task.name}: the model cannot be built from this config "
+                         f"({type(e).__name__}: {_first_line(e)})") from None
+    for name, p in model.named_parameters():
+        if p.numel() == 0:  # e.g. dim=0: torch builds it and trains nothing
+            raise InputError(f"task {task.name}: parameter {name!r} has shape {tuple(p.shape)}; expected every size "
+                             "in the config to be >= 1")
+    return model.to(device)
+
+
+def _build_optimizer(groups: list[dict], oc: OptimConfig):
+    try:
+        if oc.optimizer == "adamw":
+            return torch.optim.AdamW(groups, lr=oc.lr, weight_decay=oc.weight_decay)
+        return torch.optim.SGD(groups, lr=oc.lr, momentum=oc.momentum, nesterov=oc.nesterov,
+                               weight_decay=oc.weight_decay)
+    except (ValueError, TypeError) as e:
+        raise InputError(f"optim: the {oc.optimizer} optimiser refuses this config ({_first_line(e)})") from None
+
+
+def _check_weights(part: str, state, module: nn.Module) -> None:
+    """The tensors of ``state`` have exactly the names and shapes of ``module``'s, with finite values."""
+    expected = module.state_dict()
+    if not isinstance(state, dict) or set(state) != set(expected):
+        names = set(state) if isinstance(state, dict) else set()
+        odd = sorted(set(expected) - names)[:3] + sorted(names - set(expected))[:3]
+        raise ValueError(f"{part} weights do not match the model (missing or unexpected: {', '.join(map(str, odd))})")
+    for k, v in expected.items():
+        w = state[k]
+        if not torch.is_tensor(w) or w.shape != v.shape:
+            raise ValueError(f"{part} tensor {k!r} has shape {tuple(w.shape) if torch.is_tensor(w) else type(w)}, "
+                             f"expected {tuple(v.shape)}")
+        if w.is_floating_point() and not torch.isfinite(w).all():
+            raise ValueError(f"non-finite values in {part} tensor {k!r}")
+
+
+def _torch_load(path: Path, hint: str):
+    try:
+        with warnings.catch_warnings():  # torch warns about the pickle protocol of foreign files before refusing them
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 -- torch raises many types (and multi-line messages) for a bad file
+        raise InputError(f"{path}: not a readable checkpoint ({type(e).__name__}: {_first_line(e)}); {hint}") \
+            from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return (text.splitlines()[0] if text else "")[:200]
+
+
+def _load_checkpoint(path: Path, model, optimizer, schedule, scaler, ema, dist, oc: OptimConfig) -> dict:
+    """Load ``checkpoint.pt`` into the built objects; anything but a checkpoint of this very run -- truncated,
+    empty, foreign, wrong shapes, non-finite weights, a pickle of arbitrary objects -- is one InputError."""
+    hint = "delete it or pass --overwrite to start the run again"
+    ckpt = _torch_load(path, hint)
+    try:
+        missing = [k for k in ("model", "optimizer", "schedule", "scaler", "ema", "state", "rng")
+                   if not isinstance(ckpt, dict) or k not in ckpt]
+        if missing:
+            raise ValueError(f"missing {', '.join(missing)}")
+        for part, module in (("model", model), ("ema", ema.module if ema is not None else None)):
+            if module is not None:
+                _check_weights(part, ckpt[part], module)
+                module.load_state_dict(ckpt[part])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        for p in (p for g in optimizer.param_groups for p in g["params"]):
+            for k, v in optimizer.state.get(p, {}).items():
+                if torch.is_tensor(v) and v.ndim and v.shape != p.shape:
+                    raise ValueError(f"optimizer state {k!r} of shape {tuple(v.shape)} for a parameter of shape "
+                                     f"{tuple(p.shape)}")
+                if torch.is_tensor(v) and v.is_floating_point() and not torch.isfinite(v).all():
+                    raise ValueError(f"non-finite values in optimizer state {k!r}")
+        schedule.load_state_dict(ckpt["schedule"])
+        if ckpt["scaler"]:
+            scaler.load_state_dict(ckpt["scaler"])
+        state = ckpt["state"]
+        if not (isinstance(state, dict) and isinstance(state.get("epoch"), int) and 0 <= state["epoch"] <= oc.epochs
+                and isinstance(state.get("step"), int) and state["step"] >= 0
+                and isinstance(state.get("history"), list) and len(state["history"]) == state["epoch"]
+                and {"skipped", "best_score", "best_epoch", "timing"} <= set(state)):
+            raise ValueError("state is not that of this run")
+        rngs = ckpt["rng"]
+        seeding.set_rng_state(rngs[dist.rank] if len(rngs) == dist.world else rngs[0])
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
+        raise InputError(f"{path}: not a checkpoint of this run ({type(e).__name__}: {_first_line(e)}); {hint}") \
+            from None
+    return state
+
+
+def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, resolved: dict,
+         replaced: _Replaced | None) -> dict:
     t_start = time.perf_counter()
     device = dist.device
     task.device = device
     if oc.batch_size % dist.world:
         raise InputError(f"optim.batch_size={oc.batch_size}: the global batch must be divisible by the "
                          f"{dist.world} processes")
-    if dist.main:
-        out.mkdir(parents=True, exist_ok=True)
-        for tmp in out.glob(".*.tmp"):  # left by a process killed while writing
-            tmp.unlink(missing_ok=True)
-        if not resume:  # a fresh run: nothing of an older run may survive and look like ours
-            for name in ("metrics.json", "predictions.json", CHECKPOINT, BEST):
-                (out / name).unlink(missing_ok=True)
-        records.write_json_atomic(out / "config.json", resolved)
-        records.write_json_atomic(out / "env.json", {**records.env_info(device=str(device)),
-                                                     "world_size": dist.world, "resumed": resume,
-                                                     "torch_threads": torch.get_num_threads()})
-    dist.barrier()
 
     # Same seed on every rank: identical initial weights (DDP also broadcasts rank 0's). Afterwards each rank
     # draws its own random numbers (dropout, augmentation); rank 0 keeps the single-process stream.
     seeding.seed_everything(oc.seed)
-    model = task.build_model().to(device)
+    model = _build_model(task, device)
     if dist.world > 1:
         torch.manual_seed(oc.seed + 1_000_003 * dist.rank)
     train_set, val_set = task.datasets()
@@ -344,11 +530,7 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
     groups = task.param_groups(model) or [{"params": [p for p in model.parameters() if p.requires_grad]}]
     for g in groups:
         g.setdefault("initial_lr", g.get("lr", oc.lr))
-    if oc.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(groups, lr=oc.lr, weight_decay=oc.weight_decay)
-    else:
-        optimizer = torch.optim.SGD(groups, lr=oc.lr, momentum=oc.momentum, nesterov=oc.nesterov,
-                                    weight_decay=oc.weight_decay)
+    optimizer = _build_optimizer(groups, oc)
     params = [p for g in optimizer.param_groups for p in g["params"]]
     schedule = Schedule(optimizer, oc, steps_per_epoch)
     amp_dtype, scaler = _precision(oc, device)
@@ -362,18 +544,25 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
     state = {"epoch": 0, "step": 0, "skipped": 0, "best_score": None, "best_epoch": None, "history": [],
              "timing": {"train_time_s": 0.0, "eval_time_s": 0.0}}
     if resume:
-        ckpt = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=True)
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        schedule.load_state_dict(ckpt["schedule"])
-        if ckpt["scaler"]:
-            scaler.load_state_dict(ckpt["scaler"])
-        if ema is not None:
-            ema.module.load_state_dict(ckpt["ema"])
-        state = ckpt["state"]
-        rngs = ckpt["rng"]
-        seeding.set_rng_state(rngs[dist.rank] if len(rngs) == dist.world else rngs[0])
+        state = _load_checkpoint(out / CHECKPOINT, model, optimizer, schedule, scaler, ema, dist, oc)
         log.info("%s: resumed after epoch %d (step %d)", out, state["epoch"], state["step"])
+
+    # Everything is checked: from here on the run folder is written.
+    if dist.main:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            for tmp in out.glob(".*.tmp"):  # left by a process killed while writing
+                tmp.unlink(missing_ok=True)
+            if replaced is not None:  # a fresh run over an earlier one: set its files aside until our checkpoint
+                replaced.move()
+            records.write_json_atomic(out / "config.json", resolved)
+            records.write_json_atomic(out / "env.json", {**records.env_info(device=str(device)),
+                                                         "world_size": dist.world, "resumed": resume,
+                                                         "torch_threads": torch.get_num_threads()})
+        except OSError as e:
+            raise InputError(f"{e.filename or out}: cannot write the run folder ({e.strerror or type(e).__name__})") \
+                from None
+    dist.barrier()
 
     eval_model = ema.module if ema is not None else model
     track_norm = oc.log_grad_norm or oc.grad_clip > 0 or oc.nonfinite == "skip"
@@ -499,6 +688,8 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
                           "schedule": schedule.state_dict(), "scaler": scaler.state_dict(),
                           "ema": ema.module.state_dict() if ema is not None else None,
                           "state": state, "rng": rngs}, out / CHECKPOINT)
+            if replaced is not None:  # our first checkpoint exists: the earlier run may go
+                replaced.discard()
 
     if last_eval is None:  # resumed from the final checkpoint before metrics.json was written
         last_eval = _evaluate(task, eval_model, val_loader, device, amp_dtype, dist)
@@ -555,14 +746,24 @@ def load_model(task: Task, out_dir, which: str = "best") -> nn.Module:
             raise InputError(f"{path}: no best checkpoint; train first with `python -m mglib train`")
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as e:  # noqa: BLE001 -- safetensors raises its own error types for a bad file
+            raise InputError(f"{path}: not a readable safetensors file ({type(e).__name__}: {_first_line(e)}); "
+                             "train again with `python -m mglib train`") from None
     elif which == "last":
         path = out / CHECKPOINT
         if not path.exists():
             raise InputError(f"{path}: no checkpoint; train first with `python -m mglib train`")
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = _torch_load(path, "train again with `python -m mglib train`")
+        if not isinstance(ckpt, dict) or not isinstance(ckpt.get("model"), dict):
+            raise InputError(f"{path}: expected a checkpoint with the model's weights")
         state = ckpt["ema"] if ckpt.get("ema") is not None else ckpt["model"]
     else:
         raise InputError(f"load_model which={which!r}: expected 'best' or 'last'")
+    try:
+        _check_weights("model", state, model)
+    except ValueError as e:
+        raise InputError(f"{path}: {e}") from None
     model.load_state_dict(state)
     return model.eval()

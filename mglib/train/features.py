@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from mglib import paths, records
+from mglib.data.csvio import read_json
 from mglib.errors import InputError
 
 
@@ -63,10 +64,11 @@ def cached_features(backbone_ckpt: Path | None, dataset_id: str, params: dict, i
     expected = {"key": key, "dataset": dataset_id, "params": json.loads(json.dumps(params, sort_keys=True)),
                 "backbone": str(backbone_ckpt) if backbone_ckpt is not None else None}
     if manifest.exists():
-        with open(manifest) as f:
-            found = json.load(f)
-        if found.get("key") != key:  # a folder that does not belong to this key: never read from it
-            raise InputError(f"{manifest}: records key {found.get('key')!r}, expected {key!r}; delete the folder")
+        found = read_json(manifest, "feature-cache manifest")
+        # a folder that does not belong to this key (or a damaged manifest): never read from it
+        if not isinstance(found, dict) or found.get("key") != key:
+            got = found.get("key") if isinstance(found, dict) else None
+            raise InputError(f"{manifest}: records key {got!r}, expected {key!r}; delete the folder")
     else:
         folder.mkdir(parents=True, exist_ok=True)
         records.write_json_atomic(manifest, expected)

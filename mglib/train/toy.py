@@ -16,23 +16,23 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from mglib.train.config import OptimConfig
+from mglib.train.config import OptimConfig, bounded, non_negative, positive
 from mglib.train.task import Task
 
 
 @dataclass
 class ToyConfig:
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=4, batch_size=8, lr=1e-2))
-    n_train: int = 96
-    n_val: int = 48
-    dim: int = 16
-    classes: int = 4
-    hidden: int = 32
-    noise: float = 4.0  # cluster spread: accuracy ends near 0.85, so metrics move between epochs
-    data_seed: int = 0  # the data do not change with the training seed
-    sleep_per_step: float = 0.0
-    nan_at_step: int = -1  # make the loss NaN at this optimizer step (1-based); -1 = never
-    nan_grad_at_step: int = -1  # keep the loss finite but make the gradients NaN at this step; -1 = never
+    n_train: int = positive(96)
+    n_val: int = positive(48)
+    dim: int = positive(16)
+    classes: int = bounded(4, 2)
+    hidden: int = positive(32)
+    noise: float = non_negative(4.0)  # cluster spread: accuracy ends near 0.85, so metrics move between epochs
+    data_seed: int = bounded(0, 0, 2**63 - 1)  # the data do not change with the training seed
+    sleep_per_step: float = non_negative(0.0)
+    nan_at_step: int = bounded(-1, -1)  # make the loss NaN at this optimizer step (1-based); -1 = never
+    nan_grad_at_step: int = bounded(-1, -1)  # keep the loss finite but make the gradients NaN at this step; -1 = never
     dump_rank_weights: str | None = None  # folder for rank<R>.pt with each rank's final weights
 
 
