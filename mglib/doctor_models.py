@@ -77,30 +77,34 @@ def encoder_models(profile: str = "gpu") -> list[PaperModel]:
 def classification_models(profile: str = "gpu") -> list[PaperModel]:
     from mglib.data import imigue
     from mglib.pose.skeleton import pairs_to_permutation
-    from mglib.studies import classification as C
-    from mglib.studies import classification_book as cb
+    from mglib.models import tv_video
+    from mglib.studies.classification import config as study_config
+    from mglib.studies.classification.config import TABLE_METHODS, run_config
+    from mglib.studies.classification.data import modalities
+    from mglib.studies.classification.task import NUM_CLASSES, ClassificationTask, available
 
     p = profiles.resolve("10_classification", profile)
+    study = study_config(p)
     joints, edges = len(imigue.JOINT_NAMES_22), list(imigue.EDGES_22)
-    layout = ([], [], cb.NUM_CLASSES, imigue.JOINT_NAMES_22, edges, pairs_to_permutation(joints, imigue.FLIP_PAIRS_22))
+    layout = ({}, imigue.JOINT_NAMES_22, edges, pairs_to_permutation(joints, imigue.FLIP_PAIRS_22))
 
-    class LayoutOnly(C.ClassificationTask):
+    class LayoutOnly(ClassificationTask):
         def load(self):  # the iMiGUE layout without reading the data
             return layout
 
     def one(method):
-        cfg = cb.make_config(method, p["seeds"][0], p["config"], p["data_root"], profile)
+        cfg = run_config(study.run, "doctor", method=method, data_root=p["data_root"],
+                         **{"optim.seed": study.seeds[0]})
         task = LayoutOnly(cfg)
 
         def example(batch, small):
             heat = 8 if small else cfg.heatmap_size  # the pose path's stride-2 stages
             ratio = 4 if cfg.size == "paper" else 2  # RGB side / heatmap side (ClassificationTask)
             rgb = ratio * heat if method.startswith("rgbpose") else (32 if small else cfg.rgb_size)
-            x = {"label": torch.randint(0, cb.NUM_CLASSES, (batch,))}
-            modes = C._modalities(method)
+            x = {"label": torch.randint(0, NUM_CLASSES, (batch,))}
+            modes = modalities(method)
             if "pose" in modes:
-                ch = len(edges) if method == "poseconv3d_limb" else joints
-                x["pose"] = torch.rand(batch, 1, ch, cfg.pose_frames, heat, heat)
+                x["pose"] = torch.rand(batch, 1, joints, cfg.pose_frames, heat, heat)
             if "rgb" in modes:
                 x["rgb"] = torch.randn(batch, 1, 3, cfg.rgb_frames, rgb, rgb)
             if "kp" in modes:
@@ -109,9 +113,10 @@ def classification_models(profile: str = "gpu") -> list[PaperModel]:
 
         return PaperModel(f"10_classification/{method}", lambda small=False: task.build_model(), example,
                           lambda m, b: _to_loss(task.loss(m, b)), cfg.optim.batch_size,
-                          main=method == "rgbpose_cmf_prm", skip=cb.skip_reason(method))
+                          main=method == "rgbpose_cmf_prm",
+                          skip=None if available(method) else tv_video.available()[1])
 
-    return [one(m) for m in cb.TABLE_METHODS]
+    return [one(m) for m in TABLE_METHODS]
 
 
 # --- 20/21: online recognition on SMG, PointTAD on MMA-52 --------------------------------------------------------

@@ -49,8 +49,12 @@ def dependencies(notebook: str) -> tuple[str, ...]:
 # Notebooks whose parameters a study validates in full before any run: ``mglib.studies.<study>.config(params)``
 # builds the study's config from a notebook's resolved parameters and refuses a bad nested key, list item or value
 # in one line. The notebooks call the same function, so the runner and the chapter cannot disagree.
-STUDY_OF: dict[str, str] = {"05_mma52_real": "real", "04_video_encoder": "online", "20_online": "online",
-                            "21_online_ablations": "online", "22_online_sweeps": "online"}
+STUDY_OF: dict[str, str] = {
+    "05_mma52_real": "real",
+    "04_video_encoder": "online", "20_online": "online", "21_online_ablations": "online", "22_online_sweeps": "online",
+    "10_classification": "classification", "11_classification_analysis": "classification",
+    "12_classification_sweeps": "classification",
+}
 
 # Parameters that name files or folders: ``data_root`` and names ending in ``weights`` or ``_ckpt``.
 _GUIDE = "data/README.md"

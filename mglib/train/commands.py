@@ -10,7 +10,7 @@ from mglib.errors import InputError
 # CLI name -> (module, class); imported lazily so a study that has not landed yet only fails when asked for.
 TASKS = {
     "toy": ("mglib.train.toy", "ToyTask"),
-    "classification": ("mglib.studies.classification", "ClassificationTask"),
+    "classification": ("mglib.studies.classification.task", "ClassificationTask"),
     "online": ("mglib.studies.online.task", "OnlineTask"),
     "detection": ("mglib.studies.detection", "DetectionTask"),
 }
