@@ -34,7 +34,7 @@ def test_config_maps_every_parameter_once():
     ({"config": {"size": "huge"}}, "expected one of paper, small, tiny"),
     ({"config": {"method": "rgb3d"}}, "key 'method' is set by the study"),
     ({"config": {"dropout": 1.5}}, "key 'dropout' is 1.5"),
-    ({"config": {"optim.lr": -1}}, "key 'optim.lr' is -1"),
+    ({"config": {"optim.lr": -1}}, "optim.lr=-1: expected a value >= 0"),
     ({"config": {"cmf_tokens": "space"}}, "expected one of channel, time"),
     ({"variants": ["cmf_time", "cmf_space"]}, "parameter 'variants': item 1 is 'cmf_space'"),
     ({"seeds": [0, 0]}, "parameter 'seeds': seeds repeat"),

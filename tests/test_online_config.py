@@ -72,7 +72,7 @@ def test_bad_mma52_keys_and_values_are_refused():
 def test_sweep_parameters():
     p = profiles.resolve("22_online_sweeps", "cpu")
     cfg = config(p)
-    assert set(cfg.sweeps) == {"amplitude", "gap"} and 1.0 in cfg.sweeps["gap"]
+    assert set(cfg.sweeps) == {"duration", "gap"} and 1.0 in cfg.sweeps["gap"]
     with pytest.raises(InputError, match="parameter 'difficulty'"):
         config({**p, "difficulty": "imbalance"})
     with pytest.raises(InputError, match="parameter 'gap_values': item 0"):
