@@ -157,7 +157,8 @@ def check_weights(ctx: Context) -> list[Check]:
     from mglib import profiles
 
     files = {}
-    for nb, key in (("04_video_encoder", "weights"), ("20_online", "encoder_weights"), ("30_mmad", "backbone_ckpt")):
+    for nb, key in (("04_video_encoder", "encoder_weights"), ("20_online", "encoder_weights"),
+                    ("30_mmad", "backbone_ckpt")):
         value = profiles.resolve(nb, "gpu")[key]
         if value:
             files.setdefault(value, nb)
@@ -444,8 +445,9 @@ def check_data_loading(ctx: Context) -> list[Check]:
         from torch.utils.data import DataLoader
 
         from mglib import profiles
-        from mglib.studies import classification as C
-        from mglib.studies import classification_book as cb
+        from mglib.studies.classification import config as study_config
+        from mglib.studies.classification.config import run_config
+        from mglib.studies.classification.task import ClassificationTask
 
         p = profiles.resolve("10_classification", "gpu")
         real = paths.ROOT / p["data_root"]
@@ -455,10 +457,10 @@ def check_data_loading(ctx: Context) -> list[Check]:
             return Check(name, "skip", f"no iMiGUE data at {p['data_root']} nor synthetic data "
                                        "(python -m mglib data ensure --profile smoke)")
         n = 8 if ctx.dry_run else 64
-        cfg = cb.make_config("rgbpose_cmf_prm", 0, {**p["config"], "max_train": n, "max_val": 1}, str(root), "gpu")
+        cfg = run_config(study_config(p).run, "doctor", method="rgbpose_cmf_prm", data_root=str(root), max_clips=n)
         workers = 0 if ctx.dry_run else cfg.optim.num_workers
-        task = C.ClassificationTask(cfg)
-        train, _ = task.datasets()
+        task = ClassificationTask(cfg)
+        train = task.dataset(cfg.train_split, train=True)
         loader = DataLoader(train, batch_size=min(cfg.optim.batch_size, n // 2), shuffle=True,
                             collate_fn=task.collate, num_workers=workers)
         it = iter(loader)

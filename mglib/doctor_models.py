@@ -57,18 +57,19 @@ def _to_loss(out) -> torch.Tensor:
 # --- 04: the I3D encoder ----------------------------------------------------------------------------------------
 
 def encoder_models(profile: str = "gpu") -> list[PaperModel]:
-    from mglib.studies import encoder as E
+    from mglib.studies.online import stream_rgb
+    from mglib.studies.online.config import config
+    from mglib.studies.online.task import RGBStreamTask
 
-    p = profiles.resolve("04_video_encoder", profile)
-    cfg = E.encoder_config(profile, p["weights"], p["data_root"], p["seed"])
-    task = E.EncoderTask(cfg)
+    cfg = config(profiles.resolve("04_video_encoder", profile)).streams["rgb"]
+    task = RGBStreamTask(cfg)
     classes = cfg.num_classes + cfg.background
 
     def example(batch, small):
         t, s = (8, 32) if small else (cfg.clip_len, cfg.frame_size)  # I3D: TF-"same" padding, any size
         return torch.randn(batch, 3, t, s, s), torch.randint(0, classes, (batch,))
 
-    return [PaperModel("04_video_encoder/i3d", lambda small=False: E.build_encoder(cfg), example,
+    return [PaperModel("04_video_encoder/i3d", lambda small=False: stream_rgb.build_encoder(cfg), example,
                        lambda m, b: _to_loss(task.loss(m, b)), cfg.optim.batch_size, main=True)]
 
 
@@ -77,30 +78,34 @@ def encoder_models(profile: str = "gpu") -> list[PaperModel]:
 def classification_models(profile: str = "gpu") -> list[PaperModel]:
     from mglib.data import imigue
     from mglib.pose.skeleton import pairs_to_permutation
-    from mglib.studies import classification as C
-    from mglib.studies import classification_book as cb
+    from mglib.models import tv_video
+    from mglib.studies.classification import config as study_config
+    from mglib.studies.classification.config import TABLE_METHODS, run_config
+    from mglib.studies.classification.data import modalities
+    from mglib.studies.classification.task import NUM_CLASSES, ClassificationTask, available
 
     p = profiles.resolve("10_classification", profile)
+    study = study_config(p)
     joints, edges = len(imigue.JOINT_NAMES_22), list(imigue.EDGES_22)
-    layout = ([], [], cb.NUM_CLASSES, imigue.JOINT_NAMES_22, edges, pairs_to_permutation(joints, imigue.FLIP_PAIRS_22))
+    layout = ({}, imigue.JOINT_NAMES_22, edges, pairs_to_permutation(joints, imigue.FLIP_PAIRS_22))
 
-    class LayoutOnly(C.ClassificationTask):
+    class LayoutOnly(ClassificationTask):
         def load(self):  # the iMiGUE layout without reading the data
             return layout
 
     def one(method):
-        cfg = cb.make_config(method, p["seeds"][0], p["config"], p["data_root"], profile)
+        cfg = run_config(study.run, "doctor", method=method, data_root=p["data_root"],
+                         **{"optim.seed": study.seeds[0]})
         task = LayoutOnly(cfg)
 
         def example(batch, small):
             heat = 8 if small else cfg.heatmap_size  # the pose path's stride-2 stages
             ratio = 4 if cfg.size == "paper" else 2  # RGB side / heatmap side (ClassificationTask)
             rgb = ratio * heat if method.startswith("rgbpose") else (32 if small else cfg.rgb_size)
-            x = {"label": torch.randint(0, cb.NUM_CLASSES, (batch,))}
-            modes = C._modalities(method)
+            x = {"label": torch.randint(0, NUM_CLASSES, (batch,))}
+            modes = modalities(method)
             if "pose" in modes:
-                ch = len(edges) if method == "poseconv3d_limb" else joints
-                x["pose"] = torch.rand(batch, 1, ch, cfg.pose_frames, heat, heat)
+                x["pose"] = torch.rand(batch, 1, joints, cfg.pose_frames, heat, heat)
             if "rgb" in modes:
                 x["rgb"] = torch.randn(batch, 1, 3, cfg.rgb_frames, rgb, rgb)
             if "kp" in modes:
@@ -109,34 +114,28 @@ def classification_models(profile: str = "gpu") -> list[PaperModel]:
 
         return PaperModel(f"10_classification/{method}", lambda small=False: task.build_model(), example,
                           lambda m, b: _to_loss(task.loss(m, b)), cfg.optim.batch_size,
-                          main=method == "rgbpose_cmf_prm", skip=cb.skip_reason(method))
+                          main=method == "rgbpose_cmf_prm",
+                          skip=None if available(method) else tv_video.available()[1])
 
-    return [one(m) for m in cb.TABLE_METHODS]
+    return [one(m) for m in TABLE_METHODS]
 
 
 # --- 20/21: online recognition on SMG, PointTAD on MMA-52 --------------------------------------------------------
 
 def online_models(profile: str = "gpu") -> list[PaperModel]:
-    from mglib.studies import encoder as E
-    from mglib.studies import online as O
+    from mglib.studies.online import task as T
+    from mglib.studies.online.config import MIXERS, config
 
-    p = profiles.resolve("20_online", profile)
-    p21 = profiles.resolve("21_online_ablations", profile)
+    study = config(profiles.resolve("20_online", profile))  # as notebooks 20 and 21 build it
+    ablations = config(profiles.resolve("21_online_ablations", profile))
 
-    def config(q, **fields):  # as notebooks 20 and 21 build it
-        return O.online_config(profile, q["data_root"], q["encoder_weights"], epochs=q["epochs"], lr=q["lr"],
-                               lr_step=q["lr_step"], batch_size=q["batch_size"], window=q["window"],
-                               num_queries=q["num_queries"], num_points=q["num_points"],
-                               num_layers=q["num_layers"], num_mamba=q["num_mamba"], hidden=q["hidden"],
-                               n_heads=q["n_heads"], ffn=q["ffn"], mix_dim=max(4, q["hidden"] // 8),
-                               dense_hidden=q["hidden"], point_init=q["point_init"], **fields)
-
-    with torch.device("meta"):  # every config here reads the gpu encoder's features
-        in_dim = E.feature_dim(config(p).encoder)
+    def model_config(cfg):
+        with torch.device("meta"):  # it builds the RGB encoder to read its feature width
+            return T.OnlineTask(cfg).model_config()
 
     def one(name, cfg, main=False, variant_of=None):
-        task = O.OnlineTask(cfg)
-        classes = 17 if cfg.dataset == "smg" else 52
+        task = T.OnlineTask(cfg)
+        classes, in_dim = (17 if cfg.dataset == "smg" else 52), model_config(cfg).in_dim
 
         def example(batch, small):
             targets = [{"labels": torch.randint(0, classes, (2,)), "segments": torch.tensor([[0.3, 0.2], [0.7, 0.1]])}
@@ -147,24 +146,16 @@ def online_models(profile: str = "gpu") -> list[PaperModel]:
                           lambda m, b: _to_loss(task.loss(m, b)), cfg.optim.batch_size, main=main,
                           variant_of=variant_of)
 
-    out = [one(f"20_online/pointtad_{mixer}", config(p, query_mixer=mixer), main=mixer == "mamba_mhsa")
-           for mixer in ("mhsa", "mamba_mhsa")]
-    out.append(one("20_online/pointtad_mma52", O.mma52_config(profile, seed=p["seeds"][0],
-                                                              **{"optim.epochs": p["mma_epochs"]})))
-    # 21's grids; a value that gives a model listed already (the window: an input length, not a parameter) is not
-    # listed again
-    base = config(p21, query_mixer=p21["ablation_mixer"])
-    def model_config(cfg):
-        with torch.device("meta"):  # it builds the encoder to read its feature width
-            return O.OnlineTask(cfg).model_config()
-
-    seen = [model_config(config(p, query_mixer=m)) for m in ("mhsa", "mamba_mhsa")]
-    grids = {"num_points": p21["points_values"], "window": p21["window_values"], "num_layers": p21["layers_values"],
-             "num_mamba": p21["mamba_values"]}
-    for field_name, values in grids.items():
+    out = [one(f"20_online/pointtad_{mixer}", dataclasses.replace(study.detector, query_mixer=mixer),
+               main=mixer == "mamba_mhsa") for mixer in MIXERS]
+    out.append(one("20_online/pointtad_mma52", study.mma52))
+    # 21's grids on the Mamba-MHSA model; a value that gives a model listed already (the window: an input length,
+    # not a parameter) is not listed again
+    base = dataclasses.replace(ablations.detector, query_mixer="mamba_mhsa")
+    seen = [model_config(dataclasses.replace(study.detector, query_mixer=m)) for m in MIXERS]
+    for field_name, values in ablations.ablations.items():
         for v in values:
-            cfg = dataclasses.replace(base, **{field_name: v},
-                                      **({"query_mixer": "mamba_mhsa"} if field_name == "num_mamba" else {}))
+            cfg = dataclasses.replace(base, **{field_name: v})
             mc = model_config(cfg)
             if mc not in seen:
                 seen.append(mc)

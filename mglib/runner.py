@@ -30,7 +30,9 @@ from mglib.errors import InputError
 DEPENDS: dict[str, tuple[str, ...]] = {
     "11_classification_analysis": ("10_classification",),
     "20_online": ("04_video_encoder",),
-    "21_online_ablations": ("04_video_encoder",),
+    # the ablations' and sweeps' default-value runs are chapter 20's (the same cache entries, never trained twice)
+    "21_online_ablations": ("20_online",),
+    "22_online_sweeps": ("20_online",),
     "31_mmad_errors": ("30_mmad",),
 }
 
@@ -47,7 +49,13 @@ def dependencies(notebook: str) -> tuple[str, ...]:
 # Notebooks whose parameters a study validates in full before any run: ``mglib.studies.<study>.config(params)``
 # builds the study's config from a notebook's resolved parameters and refuses a bad nested key, list item or value
 # in one line. The notebooks call the same function, so the runner and the chapter cannot disagree.
-STUDY_OF: dict[str, str] = {"05_mma52_real": "real", "30_mmad": "detection", "31_mmad_errors": "detection"}
+STUDY_OF: dict[str, str] = {
+    "05_mma52_real": "real",
+    "04_video_encoder": "online", "20_online": "online", "21_online_ablations": "online", "22_online_sweeps": "online",
+    "10_classification": "classification", "11_classification_analysis": "classification",
+    "12_classification_sweeps": "classification",
+    "30_mmad": "detection", "31_mmad_errors": "detection",
+}
 
 # Parameters that name files or folders: ``data_root`` and names ending in ``weights`` or ``_ckpt``.
 _GUIDE = "data/README.md"

@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from mglib.models.cmf import CrossAttention, CrossModalFusion, fusion_modules
+from mglib.models.cmf import ChannelCrossAttention, CrossAttention, CrossModalFusion, fusion_modules
 from mglib.models.poseconv3d import RGBPoseConfig, RGBPoseConv3D, pose_config, rgb_config
 
 
-@pytest.mark.parametrize("tokens", ["time", "channel"])
+@pytest.mark.parametrize("tokens", ["channel", "time"])
 def test_cmf_shapes_and_gradients(tokens):
     torch.manual_seed(0)
     cmf = CrossModalFusion(rgb_channels=24, pose_channels=12, hidden=16, rgb_frames=4, speed_ratio=4, heads=4,
@@ -25,6 +25,34 @@ def test_cmf_shapes_and_gradients(tokens):
     xp2[:, :, :, 2, 2] += 5.0
     b, _ = cmf(xr2, xp2)
     assert not torch.allclose(a, b)
+
+
+def test_channel_attention_map_is_channels_by_channels():
+    torch.manual_seed(0)
+    att = ChannelCrossAttention(dim=12, heads=3, attn_dropout=0.0)
+    q, ctx = torch.randn(2, 5, 12), torch.randn(2, 5, 12)  # (B, T=5, C'=12)
+    out, attn = att(q, ctx, return_attention=True)
+    assert out.shape == (2, 5, 12)
+    assert attn.shape == (2, 3, 4, 4)  # (B, heads, C'/heads query channels, C'/heads key channels), not T x T
+    assert torch.allclose(attn.sum(-1), torch.ones(2, 3, 4))
+    _, attn_t = CrossAttention(dim=12, heads=3, attn_dropout=0.0)(q, ctx, return_attention=True)
+    assert attn_t.shape == (2, 3, 5, 5)  # the time-token reading attends over the 5 steps
+
+
+def test_channel_attention_scores_channels_over_time():
+    torch.manual_seed(0)
+    att = ChannelCrossAttention(dim=8, heads=2, attn_dropout=0.0)
+    q, ctx = torch.randn(1, 6, 8), torch.randn(1, 6, 8)
+    perm = torch.tensor([3, 0, 5, 1, 4, 2])
+    out, attn = att(q, ctx, return_attention=True)
+    out_p, attn_p = att(q[:, perm], ctx[:, perm], return_attention=True)
+    # a channel's score sums over the time steps, so reordering time in both streams leaves the map as it is
+    assert torch.allclose(attn_p, attn, atol=1e-6) and torch.allclose(out_p, out[:, perm], atol=1e-6)
+    # with one time step, time tokens have one key to attend to and ignore the query; channel tokens still mix
+    one = torch.randn(1, 1, 8)
+    time_att = CrossAttention(8, heads=2, attn_dropout=0.0)
+    assert torch.allclose(time_att(one, ctx[:, :1]), time_att(2 * one + 1, ctx[:, :1]), atol=1e-6)
+    assert not torch.allclose(att(one, ctx[:, :1]), att(2 * one + 1, ctx[:, :1]), atol=1e-4)
 
 
 def test_cmf_update_is_multiplicative_residual():
@@ -47,11 +75,14 @@ def test_cross_attention_single_key_returns_its_value():
     assert torch.allclose(out, att.out(att.v(ctx)).expand(1, 3, 4), atol=1e-6)
 
 
-def test_cmf_inside_rgbpose():
+def test_cmf_inside_rgbpose_defaults_to_channel_tokens():
     cfg = RGBPoseConfig(rgb=rgb_config("small"), pose=pose_config(5, "small", two_stream=True), num_classes=3)
     fusion = fusion_modules(cfg, heads=4, rgb_frames=8)
     assert fusion[0].proj_rgb.out_channels == 32  # hidden = the pose stage width by default
+    assert fusion[0].tokens == "channel" and isinstance(fusion[0].rgb_from_pose, ChannelCrossAttention)
     m = RGBPoseConv3D(cfg, fusion)
     lr, lp = m(torch.randn(2, 3, 8, 64, 64), torch.randn(2, 5, 32, 32, 32))
     (lr.sum() + lp.sum()).backward()
     assert m.fusion[0].proj_pose.weight.grad is not None
+    with pytest.raises(ValueError, match="tokens"):
+        CrossModalFusion(8, 8, 8, rgb_frames=2, tokens="space")

@@ -66,3 +66,11 @@ def test_spread_init_and_bad_mixer():
     assert torch.allclose(m.query_points.weight[0], torch.linspace(0.25, 0.75, 9))
     with pytest.raises(ValueError):
         PointTAD(tiny(query_mixer="lstm"))
+
+
+def test_tiled_init_gives_each_query_its_own_slice_of_the_window():
+    m = PointTAD(tiny(point_init="tiled", num_queries=4, num_points=9))
+    p = m.query_points.weight.detach()
+    assert torch.allclose(p[2], 0.5 + torch.linspace(0, 1, 9) / 4)  # query 2 of 4 spans [0.5, 0.75]
+    seg = points_to_segments(p)  # the first 6 of 9 points: [i/4, i/4 + 5/32]
+    assert torch.allclose(seg, torch.stack([torch.arange(4) / 4 + 5 / 64, torch.full((4,), 5 / 32)], 1))

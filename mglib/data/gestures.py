@@ -11,30 +11,31 @@ from __future__ import annotations
 
 from mglib.data.body import P
 
+# SMG durations come from the real per-class medians (synth_smg.py, calibration.py), not from base_s
 SMG = [
-    P("head", "turtle", base_s=1.6),                               # 0 turtling neck and shoulder
-    P("hand", "contact", "eye", "rub", base_s=1.8),                # 1 rubbing eyes and forehead
-    P("hands", "fold", base_s=2.2),                                # 2 folding arms
-    P("hand", "contact", "notch", "hold", base_s=1.6),             # 3 touching suprasternal notch
-    P("legs", "move", base_s=2.0),                                 # 4 moving legs
-    P("hand", "contact", "neck", "scratch", base_s=1.6),           # 5 touching or scratching neck
-    P("hands", "contact", "back_low", "hold", base_s=2.2),         # 6 folding arms behind body
-    P("hands", "together", "", "rub", base_s=1.8),                 # 7 rubbing hands, crossing fingers
-    P("hands", "contact", "hip", "hold", base_s=2.2),              # 8 arms akimbo
-    P("legs", "cross", base_s=2.4),                                # 9 crossing legs
-    P("hand", "contact", "upper_arm", "scratch", cross=True, base_s=1.6),  # 10 scratching some part of body
-    P("hand", "contact", "cheek", "scratch", base_s=1.6),          # 11 facial parts other than eyes
-    P("hand", "contact", "hair", "twirl", base_s=1.8),             # 12 playing or adjusting hair
-    P("hands", "hold_arms", base_s=2.0),                           # 13 holding arms
-    P("hand", "contact", "collar", "pat", base_s=1.4),             # 14 pulling shirt collar
-    P("hands", "together", "", "rub", prop="object", base_s=1.8),  # 15 jewelry / objects (RGB cue; twin of 7)
-    P("hands", "illustrative", base_s=1.8),                        # 16 illustrative hand gestures (non-MG)
+    P("head", "turtle"),                                       # 0 turtling neck and shoulder
+    P("hand", "contact", "eye", "rub"),                        # 1 rubbing eyes and forehead
+    P("hands", "fold"),                                        # 2 folding arms
+    P("hand", "contact", "notch", "hold"),                     # 3 touching suprasternal notch
+    P("legs", "move"),                                         # 4 moving legs
+    P("hand", "contact", "neck", "scratch"),                   # 5 touching or scratching neck
+    P("hands", "contact", "back_low", "hold"),                 # 6 folding arms behind body
+    P("hands", "together", "", "rub"),                         # 7 rubbing hands, crossing fingers
+    P("hands", "contact", "hip", "hold"),                      # 8 arms akimbo
+    P("legs", "cross"),                                        # 9 crossing legs
+    P("hand", "contact", "upper_arm", "scratch", cross=True),  # 10 scratching some part of body
+    P("hand", "contact", "cheek", "scratch"),                  # 11 facial parts other than eyes
+    P("hand", "contact", "hair", "twirl"),                     # 12 playing or adjusting hair
+    P("hands", "hold_arms"),                                   # 13 holding arms
+    P("hand", "contact", "collar", "pat"),                     # 14 pulling shirt collar
+    P("hands", "together", "", "rub", prop="object"),          # 15 jewelry / objects (RGB cue; twin of 7)
+    P("hands", "illustrative"),                                # 16 illustrative hand gestures (non-MG)
 ]
 
 IMIGUE = [
     P("head", "turtle"),                                           # C1 turtle neck
     P("head", "breath"),                                           # C2 bulging face, deep breath
-    P("hand", "contact", "hat", "hold", prop="hat"),               # C3 touching hat (RGB cue; near C4)
+    P("hand", "contact", "top", "hold", prop="hat"),               # C3 touching hat (RGB cue; twin of C4)
     P("hand", "contact", "top", "hold"),                           # C4 touching or scratching head
     P("hand", "contact", "forehead", "rub"),                       # C5 forehead (ambiguous with C7)
     P("hands", "contact", "face", "hold"),                         # C6 covering face
@@ -126,3 +127,55 @@ AMBIGUOUS_PAIRS = {"smg": [(5, 3)], "imigue": [(6, 4), (11, 14)], "mma52": [(32,
 RGB_CUE_PAIRS = {"smg": [(15, 7)], "imigue": [(25, 22), (2, 3)], "mma52": [(12, 13), (47, 43)]}
 
 assert len(SMG) == 17 and len(IMIGUE) == 32 and len(MA52) == 52
+
+# ---------------------------------------------------------------------------------------------- iMiGUE sweep knobs
+# The share of classes whose cue is RGB-only (knob ``rgb_cue_share``): the first n candidates (twin, source, prop)
+# become twins, i.e. the twin's skeleton motion is the source's and only the prop the renderer draws tells them
+# apart (C3 then touches the top of the head under its hat, exactly as C4 does). The first two are the designed pairs
+# above (2 of 32 classes by default); a candidate left out moves in its
+# own way, with no prop (``IMIGUE_POSE_CUE``), so that at share 0 every class differs from every other by pose.
+# The added twins wear the hat: a 9 cm disc above the head is learnable from scratch at the CPU profiles' 32-pixel
+# crops, where the 4.5 cm object in the hands (about 3 pixels) mostly is not.
+IMIGUE_TWIN_CANDIDATES = [(25, 22, "object"), (2, 3, "hat"), (12, 8, "hat"), (17, 21, "hat"), (9, 10, "hat"),
+                          (23, 26, "hat")]
+IMIGUE_POSE_CUE = {
+    25: P("hand", "fingers"),                                      # C26 fiddling with the fingers of one hand
+    2: P("hand", "contact", "hat", "pat"),                         # C3 patting the top of the head
+}
+
+
+def imigue_table(rgb_cue_share: float | None, classes) -> tuple[list, list[tuple[int, int]]]:
+    """The 32 iMiGUE primitives with round(share x len(classes)) RGB-only twins among ``classes`` (None: the
+    designed pairs), and the (twin, source) pairs in effect. Only candidates with both classes present count."""
+    from dataclasses import replace
+
+    from mglib.errors import InputError
+
+    present = set(classes)
+    usable = [c for c in IMIGUE_TWIN_CANDIDATES if c[0] in present and c[1] in present]
+    designed = sum((t, s) in RGB_CUE_PAIRS["imigue"] for t, s, _ in usable)
+    n = designed if rgb_cue_share is None else int(round(rgb_cue_share * len(present)))
+    if not 0 <= n <= len(usable):
+        raise InputError(f"knob rgb_cue_share={rgb_cue_share}: expected at most {len(usable)} RGB-only classes "
+                         f"among these {len(present)} (share <= {len(usable) / len(present):.3f})")
+    table = list(IMIGUE)
+    for k, (twin, source, prop) in enumerate(usable):
+        if k < n:
+            table[twin] = replace(IMIGUE[source], prop=prop)
+        elif twin in IMIGUE_POSE_CUE:
+            table[twin] = IMIGUE_POSE_CUE[twin]
+    return table, [(t, s) for t, s, _ in usable[:n]]
+
+
+def imigue_pair_offset(c: int, distance: float) -> tuple[float, float, float]:
+    """Offset (m, x toward the acting hand's side) of the contact site of class ``c`` when the designed ambiguous
+    pairs (a, b) are set ``distance`` times their body distance apart (knob ``pair_distance``): b's site moves to
+    a + distance * (b - a); a and the other classes stay. In units of a body of scale 1."""
+    from mglib.data.body import _HEAD_SITES, _TORSO_SITES
+
+    for a, b in AMBIGUOUS_PAIRS["imigue"]:
+        if c == b:
+            sites = _HEAD_SITES if IMIGUE[a].site in _HEAD_SITES else _TORSO_SITES
+            site_a, site_b = sites[IMIGUE[a].site][:3], sites[IMIGUE[b].site][:3]  # lateral x is already per side
+            return tuple((distance - 1) * (vb - va) for vb, va in zip(site_b, site_a))
+    return (0.0, 0.0, 0.0)

@@ -36,12 +36,17 @@ class Knobs:
     duration: float = 1.0  # gesture duration multiplier
     cooccurrence: float = 0.5  # MMA-52: probability of keeping a candidate that overlaps another body part's action
     pose_noise: float = 1.0  # sensor noise multiplier (Kinect jitter, OpenPose noise and dropouts)
-    imbalance: float = 1.0  # long-tail exponent: class weight ~ (rank + 1) ** -imbalance (0 = balanced)
+    imbalance: float = 1.0  # long-tail exponent: weight ~ (rank + 1) ** -imbalance, SMG: real share ** imbalance
     num_subjects: int = 0  # 0: the profile's subjects; otherwise this many training subjects
     limb_colours: bool = False  # RGB: each limb in its own colour instead of clothing (render.py ``_CODE``)
+    gap: float = 1.0  # SMG: idle-time multiplier between gestures (smaller -> denser)
+    rgb_cue_share: float | None = None  # iMiGUE: share of classes whose cue is RGB-only (None: the designed 2/32)
+    pair_distance: float = 1.0  # iMiGUE: contact-site distance of the designed ambiguous pairs, x the body's
 
 
-DEFAULT_KNOBS = {"smg": Knobs(imbalance=0.3), "imigue": Knobs(imbalance=0.3), "mma52": Knobs(imbalance=1.0)}
+# imbalance 1 means the real class shares for SMG and iMiGUE (synth_smg.py, synth_imigue.py)
+DEFAULT_KNOBS = {"smg": Knobs(imbalance=1.0), "imigue": Knobs(imbalance=1.0), "mma52": Knobs(imbalance=1.0)}
+IMIGUE_ONLY_KNOBS = ("rgb_cue_share", "pair_distance")
 
 
 def resolve_knobs(dataset: str, **overrides) -> Knobs:
@@ -49,6 +54,8 @@ def resolve_knobs(dataset: str, **overrides) -> Knobs:
     unknown = set(overrides) - names
     if unknown:
         raise InputError(f"unknown generator knob(s) {sorted(unknown)}; expected {sorted(names)}")
+    if dataset != "imigue" and set(overrides) & set(IMIGUE_ONLY_KNOBS):
+        raise InputError(f"generator knob(s) {sorted(set(overrides) & set(IMIGUE_ONLY_KNOBS))}: iMiGUE only")
     return replace(DEFAULT_KNOBS[dataset], **overrides)
 
 

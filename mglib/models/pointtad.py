@@ -13,8 +13,9 @@ Readings of the open points (architectures.md §1 and §8.1):
   index order (one direction), then PointTAD's MHSA + dropout + residual + LN. It replaces the self-attention.
 - The sampling offsets/weights come from the layer-input queries (before Mamba-MHSA), as in PointTAD (§8.1 #4).
 - Eq. 1's step size uses the pseudo-segment of the first Ns − Ns//3 points (PointTAD code), not "all" points.
-- Points start at 0.5 (``point_init="center"``, fidelity); ``"spread"`` spaces them evenly in [0.25, 0.75] — a
-  documented variant that avoids the zero-length first update.
+- Points start at 0.5 (``point_init="center"``, fidelity); ``"spread"`` spaces them evenly in [0.25, 0.75] and
+  ``"tiled"`` gives query i the points of [i, i + 1] / Nq, so the queries start as segments tiling the window —
+  documented variants that avoid the zero-length first update (and, for "tiled", the identical start of all queries).
 - Xavier-uniform goes on every parameter with dim > 1 of PointTAD's own modules; the Mamba-MHSA block keeps its own
   initialisation (xavier on A_log would destroy the S4D-real init the selective scan relies on; torch's MHSA already
   uses xavier for its input projection).
@@ -51,7 +52,7 @@ class PointTADConfig:
     d_state: int = 16
     d_conv: int = 4
     expand: int = 2
-    point_init: str = "center"  # "center" (all 0.5, PointTAD) or "spread"
+    point_init: str = "center"  # "center" (all 0.5, PointTAD), "spread" or "tiled"
 
 
 def points_to_segments(points: torch.Tensor) -> torch.Tensor:
@@ -240,8 +241,12 @@ class PointTAD(nn.Module):
             elif self.cfg.point_init == "spread":
                 self.query_points.weight.copy_(torch.linspace(0.25, 0.75, self.cfg.num_points).expand_as(
                     self.query_points.weight))
+            elif self.cfg.point_init == "tiled":  # query i spans [i, i + 1] / Nq: the queries tile the window
+                nq, ns = self.query_points.weight.shape
+                lo = torch.arange(nq, dtype=torch.float32)[:, None] / nq
+                self.query_points.weight.copy_(lo + torch.linspace(0.0, 1.0, ns)[None, :] / nq)
             else:
-                raise ValueError(f"point_init {self.cfg.point_init!r}: expected 'center' or 'spread'")
+                raise ValueError(f"point_init {self.cfg.point_init!r}: expected 'center', 'spread' or 'tiled'")
 
     def forward(self, feats: torch.Tensor) -> dict:
         B = feats.shape[0]

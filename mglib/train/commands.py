@@ -10,8 +10,8 @@ from mglib.errors import InputError
 # CLI name -> (module, class); imported lazily so a study that has not landed yet only fails when asked for.
 TASKS = {
     "toy": ("mglib.train.toy", "ToyTask"),
-    "classification": ("mglib.studies.classification", "ClassificationTask"),
-    "online": ("mglib.studies.online", "OnlineTask"),
+    "classification": ("mglib.studies.classification.task", "ClassificationTask"),
+    "online": ("mglib.studies.online.task", "OnlineTask"),
     "detection": ("mglib.studies.detection.task", "DetectionTask"),
 }
 

@@ -338,6 +338,19 @@ def _config_diff(a: dict, b: dict, prefix="") -> list[str]:
     return out
 
 
+def no_weight_decay_groups(groups: list[dict]) -> list[dict]:
+    """Parameters flagged ``_no_weight_decay`` (Mamba's ``A_log`` and ``D``, flagged as mamba-ssm flags them) move
+    to a sibling group with weight decay 0; groups without flagged parameters are returned unchanged."""
+    out = []
+    for g in groups:
+        params = list(g["params"])
+        flagged = [p for p in params if getattr(p, "_no_weight_decay", False)]
+        rest = [p for p in params if not getattr(p, "_no_weight_decay", False)]
+        out += [{**g, "params": rest}] if rest or not flagged else []
+        out += [{**g, "params": flagged, "weight_decay": 0.0}] if flagged else []
+    return out
+
+
 # --- the loop --------------------------------------------------------------------------------------------------
 
 def fit(task: Task, out_dir, resume: bool = False, reuse: bool = True, overwrite: bool = False) -> dict:
@@ -528,6 +541,7 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
     steps_per_epoch = math.ceil(len(train_loader) / oc.accumulate)
 
     groups = task.param_groups(model) or [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    groups = no_weight_decay_groups(groups)
     for g in groups:
         g.setdefault("initial_lr", g.get("lr", oc.lr))
     optimizer = _build_optimizer(groups, oc)

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-pytest.importorskip("mglib.train.task")  # the engine lands separately
-from mglib.studies import encoder  # noqa: E402
+from mglib.errors import InputError
+from mglib.studies.online import stream_rgb as encoder
+from mglib.studies.online.data import gesture_spans, split_subjects
 
 
 def test_resize_frames_crops_centre_square():
@@ -21,14 +22,12 @@ def test_motion_box_finds_moving_region_and_crop_fills_frame():
     assert out.shape == (6, 8, 8, 3) and out[0].min() == 250 and out[1].max() == 50
 
 
-def test_cut_clips_centred_on_gesture():
+def test_clip_at_is_centred_and_clamped():
     frames = np.arange(50)[:, None, None, None].repeat(2, 1).repeat(2, 2).repeat(3, 3).astype(np.uint8)
-    # 30-fps label frames 91..151 = 3–5 s → 10-fps frames 30..50, middle 40
-    clips, y = encoder.cut_clips(frames, np.array([[4, 91, 151]]), 30.0, 10.0, 8)
-    assert clips.shape == (1, 8, 2, 2, 3) and y.tolist() == [4]
-    assert clips[0, :, 0, 0, 0].tolist() == [36, 37, 38, 39, 40, 41, 42, 43]
-    clips, _ = encoder.cut_clips(frames, np.array([[1, 1, 10]]), 30.0, 10.0, 8)
-    assert clips[0, 0, 0, 0, 0] == 0  # clamped at the sequence start
+    # 30-fps label frames 91..151 = 3-5 s → 10-fps frames 30..50, middle 40
+    (_, a, b), = gesture_spans(np.array([[4, 91, 151]]), 30.0, 10.0)
+    assert encoder.clip_at(frames, (a + b) / 2, 8)[:, 0, 0, 0].tolist() == [36, 37, 38, 39, 40, 41, 42, 43]
+    assert encoder.clip_at(frames, 1.0, 8)[0, 0, 0, 0] == 0  # clamped at the sequence start
 
 
 def test_split_subjects_holds_out_validation_subjects():
@@ -37,18 +36,18 @@ def test_split_subjects_holds_out_validation_subjects():
             self.subject = subject
 
     seqs = [S(i) for i in (1, 2, 32, 34, 36, 37)]
-    tr, va, te = encoder.split_subjects(seqs)  # default: smg.VAL_SUBJECTS = 31-35
+    tr, va, te = split_subjects(seqs)  # default: smg.VAL_SUBJECTS = 31-35
     assert [s.subject for s in tr] == [1, 2] and [s.subject for s in va] == [32, 34]
     assert [s.subject for s in te] == [36, 37]
-    tr, va, _ = encoder.split_subjects(seqs, (2,))
+    tr, va, _ = split_subjects(seqs, (2,))
     assert [s.subject for s in tr] == [1, 32, 34] and [s.subject for s in va] == [2]
-    with pytest.raises(encoder.InputError):
-        encoder.split_subjects(seqs[:2] + seqs[4:])  # no validation subject
+    with pytest.raises(InputError):
+        split_subjects(seqs[:2] + seqs[4:])  # no validation subject
 
 
 def test_background_spans_stay_clear_of_gestures():
     spans = np.array([[3, 20.0, 30.0], [5, 60.0, 70.0]])
-    bg = encoder.background_spans(spans, 100, 8, 17, every=2)
+    bg = encoder.background_centres(spans, 100, 8, 17, every=2)
     assert len(bg) > 0 and (bg[:, 0] == 17).all()
     for c in bg[:, 1]:  # the whole clip [c-4, c+4) is clear of each gesture ±4 frames
         assert c + 4 <= 16 or 35 <= c - 4 < c + 4 <= 56 or c - 4 >= 75
