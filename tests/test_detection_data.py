@@ -93,3 +93,21 @@ def test_config_maps_parameters_once():
     d = cfg.detection
     assert d.head.in_dim == 32 and d.head.embd_dim == d.head.head_dim == 24 and d.head.max_seq_len == 32
     assert d.vit.checkpoint and cfg.seeds == (3, 4) and cfg.sweep_amplitudes == ()
+
+
+def test_limb_colours_paint_each_limb_in_its_code_colour():
+    from mglib.data import body, gestures
+    from mglib.data.render import render
+    from mglib.data.synthetic import make_camera, make_event, resolve_knobs
+
+    rng = np.random.default_rng(0)
+    subj = body.make_subject(10_000, np.random.default_rng(1))
+    J, props = body.animate(subj, 8, 30.0, [make_event(gestures.MA52[0], 1, 6, subj, rng, resolve_knobs("mma52"))], rng)
+    cam = make_camera("mma52", np.random.default_rng(2), 64)
+
+    def right_arm_pixels(limb_colours):  # the right upper and lower arm's code colour
+        f = render(J, props, subj, cam, np.arange(8), np.random.default_rng(3), limb_colours=limb_colours)
+        return int(np.all(np.abs(f.astype(int) - (230, 40, 40)) < 15, -1).sum())
+
+    coded = right_arm_pixels(True)
+    assert coded > 8 * 10 and right_arm_pixels(False) < coded / 4
