@@ -24,8 +24,7 @@ REPORTED = {
 # MMA-52 PointTAD baseline, official MAC-2024 settings (VUT-HFUT/MAC_2024_baseline, architectures.md §1)
 OFFICIAL_MMA52 = {"lr": 2e-4, "backbone lr": 1e-5, "weight_decay": 1e-2, "batch_size": 8, "num_queries": 24,
                   "num_points": 30, "num_layers": 2, "window": 48, "interval": 4, "decode_fps": 25, "epochs": 50}
-STREAM_NAMES = {"skeleton": "skeleton: normalised joints + velocities → causal TCN",
-                "rgb": "RGB: I3D-structured encoder"}
+STREAM_NAMES = {"skeleton": "skeleton → causal TCN", "rgb": "RGB → I3D-style encoder"}
 
 
 def _f1s(runs: list[dict], key: str = "test") -> list[float]:
@@ -34,24 +33,18 @@ def _f1s(runs: list[dict], key: str = "test") -> list[float]:
 
 # ----------------------------------------------------------------------------------------------- chapter 04
 def streams_table(streams: dict, chosen: str):
-    rows = []
-    for name, s in streams.items():
-        rows.append({"stream": STREAM_NAMES[name] + (" (used)" if name == chosen else ""),
-                     "causal": s["causal"], "parameters": s["params"], "test clip accuracy": s.get("test_clip_acc"),
-                     "majority class": s["majority"], "× majority": _ratio(s.get("test_clip_acc"), s["majority"]),
-                     "gesture vs background": s.get("test_actionness_acc"),
-                     "its majority": s.get("test_actionness_majority"), "1-NN probe": s["nn_acc"]})
-    return book.table(pd.DataFrame(rows), "The feature streams on the test subjects (36–40): clip accuracy of the "
-                      "pretrained clip classifier over the 17 gesture classes beside the test rate of the most "
-                      "frequent training class, gesture-vs-background accuracy beside its majority rate, and a 1-NN "
-                      "probe of the frozen tokens (each test gesture labelled by its nearest training gesture). "
-                      f"Chance is {100 / 17:.1f} %.", "streams",
-                      pct=("test clip accuracy", "majority class", "gesture vs background", "its majority",
-                           "1-NN probe"), best=("test clip accuracy", "1-NN probe"))
+    def beside(value, majority):
+        return "—" if value is None else f"{value * 100:.1f} ({majority * 100:.1f})"
 
-
-def _ratio(a, b):
-    return f"{a / b:.1f}" if a is not None and b else None
+    rows = [{"stream": STREAM_NAMES[name] + (" (used)" if name == chosen else ""), "causal": s["causal"],
+             "params": s["params"], "clip (majority)": beside(s.get("test_clip_acc"), s["majority"]),
+             "gesture? (majority)": beside(s.get("test_actionness_acc"), s.get("test_actionness_majority")),
+             "1-NN": s["nn_acc"]} for name, s in streams.items()]
+    return book.table(pd.DataFrame(rows), "The feature streams on the test subjects (36–40), in %. Clip: accuracy of "
+                      "the pretrained clip classifier over the 17 gesture classes, beside the test rate of the most "
+                      "frequent training class. Gesture?: accuracy of gesture vs background, beside its majority rate. "
+                      "1-NN: a probe of the frozen tokens (each test gesture labelled by its nearest training "
+                      f"gesture). Chance is {100 / 17:.1f} %.", "streams", pct=("1-NN",), best=("1-NN",))
 
 
 def streams_figure(streams: dict):
