@@ -138,16 +138,15 @@ def adapter_counts():
     rows = []
     for name, cfg, rep in [("standard adapter", A.AdapterConfig("standard"), "0.85M"),
                            ("TIA", A.AdapterConfig("tia"), "0.96M"),
-                           ("DSTA: 1×1 spatial, one W_down per path", A.AdapterConfig("dsta"), "1.80M"),
-                           ("DSTA: 3×3 spatial, shared W_down (this project's reading)",
+                           ("DSTA (1×1, W_down per path)", A.AdapterConfig("dsta"), "1.80M"),
+                           ("DSTA, our reading (3×3, one W_down)",
                             A.AdapterConfig("dsta", kernel_s=3, separate_down=False), "—")]:
         n = A.adapter_params(384, 12, cfg)
         rows.append({"adapter": name, "params": n, "M (2^20)": f"{n / 2 ** 20:.3f}", "M (10^6)": f"{n / 1e6:.3f}",
                      "reported": rep})
     return book.table(pd.DataFrame(rows), "Trainable adapter parameters on VideoMAE-S dimensions (12 blocks, 384 "
                                           "channels, ratio 4), next to Table 4's Param. column (reported).",
-                      "adapter-counts", headers={"M (2^20)": "M (2²⁰)", "M (10^6)": "M (10⁶)",
-                                                 "reported": "reported (Table 4)"})
+                      "adapter-counts", headers={"M (2^20)": "M (2²⁰)", "M (10^6)": "M (10⁶)"})
 
 
 # --- Tables 3 and 4 -------------------------------------------------------------------------------------------------
