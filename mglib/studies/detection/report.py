@@ -18,23 +18,23 @@ from mglib.models import adapters as A
 from mglib.studies.detection.config import TABLE3, TABLE4, DataConfig
 from mglib.studies.detection.task import THRESHOLDS, Runs
 
-NAMES = {"prior": "class-prior windows (trivial)", "snippet": "snippet features + ActionFormer",
+NAMES = {"prior": "class prior (trivial)", "snippet": "snippet features + ActionFormer",
          "temporalmaxer": "snippet features + TemporalMaxer", "pointtad": "PointTAD (snippet features)",
          "full": "full fine-tuning", "standard": "standard adapter", "tia": "TIA (AdaTAD)",
-         "dsta": "DSTA (1×1 spatial, one W_down per path)", "dsta-ours": "DSTA, this project's reading (3×3, shared W_down)"}
+         "dsta": "DSTA (1×1, W_down per path)", "dsta-ours": "DSTA, our reading (3×3, one W_down)"}
 BASELINE = "tia"  # the paper's baseline (AdaTAD)
 
 # Table 3 of the MMAD paper: action @0.2, @0.5, @0.7, Avg, body @0.2, @0.5, @0.7, Avg, AVG (strings, as printed).
 # Each measured setting maps to the paper row it is compared with; the snippet row is ActionFormer on the frozen
 # ViT's features, which is the recipe of the paper's ActionFormer row (frozen VideoMAEv2-g features).
 REPORTED_TABLE3 = {
-    "pointtad": ("PointTAD [54], I3D", ("9.46", "3.79", "1.02", "4.51", "24.35", "11.06", "3.35", "12.12", "8.32")),
-    "snippet": ("ActionFormer [72], VideoMAEv2-g",
+    "pointtad": ("PointTAD, I3D", ("9.46", "3.79", "1.02", "4.51", "24.35", "11.06", "3.35", "12.12", "8.32")),
+    "snippet": ("ActionFormer, v2-g",
                 ("23.81", "16.87", "8.50", "15.30", "40.51", "24.44", "12.20", "23.99", "19.65")),
-    "temporalmaxer": ("TemporalMaxer [55], VideoMAEv2-g",
+    "temporalmaxer": ("TemporalMaxer, v2-g",
                       ("25.61", "17.09", "7.04", "15.17", "43.94", "26.48", "11.98", "25.51", "20.34")),
-    "tia": ("AdaTAD [40], VideoMAE-S", ("24.94", "16.78", "10.93", "16.25", "45.51", "27.90", "7.52", "27.35", "21.80")),
-    "dsta": ("DSTA (Ours), VideoMAE-S", ("28.05", "20.40", "9.03", "18.16", "47.14", "30.02", "8.37", "28.70", "23.43")),
+    "tia": ("AdaTAD, VideoMAE-S", ("24.94", "16.78", "10.93", "16.25", "45.51", "27.90", "7.52", "27.35", "21.80")),
+    "dsta": ("DSTA, VideoMAE-S", ("28.05", "20.40", "9.03", "18.16", "47.14", "30.02", "8.37", "28.70", "23.43")),
 }
 # Table 4: (Param., mAP) as printed; the paper's row "+ DTSA (Ours)" is its DSTA
 REPORTED_TABLE4 = {"snippet": ("-", "10.60"), "full": ("20.89M", "15.40"), "standard": ("0.85M", "15.87"),
@@ -161,35 +161,40 @@ def table4(runs: Runs):
     rows = []
     for s in [s for s in TABLE4 if s in settings(runs)]:
         rep = REPORTED_TABLE4.get(s, ("", ""))
-        rows.append({"setting": NAMES[s], "seeds": len(_rows(runs, s)), "params": _rows(runs, s)[0]["params"],
+        rows.append({"setting": NAMES[s], "params": _rows(runs, s)[0]["params"],
                      "mAP": _pm(_values(runs, s, "action/average_mAP")), "rep_params": rep[0] or "—",
                      "rep_map": rep[1] or "—"})
-    rows.append({"setting": NAMES["prior"], "seeds": 1, "params": 0,
+    rows.append({"setting": NAMES["prior"], "params": 0,
                  "mAP": book.pm(_prior(runs)["action/average_mAP"]), "rep_params": "—", "rep_map": "—"})
-    return book.table(pd.DataFrame(rows), "Table 4 analogue: action-level average mAP (%, tIoU 0.1:0.9, mean ± std "
-                                          "over seeds) and the trainable backbone parameters of each setting at this "
-                                          "profile's ViT size; the last two columns are the paper's Table 4 "
-                                          "(reported, VideoMAE-S).", "table4", best=("mAP",),
-                      headers={"params": "trainable params", "mAP": "action avg mAP (%)",
+    return book.table(pd.DataFrame(rows), f"Table 4 analogue: action-level average mAP (%, tIoU 0.1:0.9, mean ± std "
+                                          f"over {len(runs.study.seeds)} seeds) and the trainable backbone parameters "
+                                          f"of each setting at this profile's ViT size; the last two columns are the "
+                                          f"paper's Table 4 (reported, VideoMAE-S).", "table4", best=("mAP",),
+                      headers={"params": "params", "mAP": "action avg (%)",
                                "rep_params": "reported Param.", "rep_map": "reported mAP"})
 
 
-def table3(runs: Runs):
+def table3(runs: Runs, level: str):
+    """Table 3's columns of one ``level`` ("action", "body" or "AVG"): measured rows, each followed by its paper row."""
     import pandas as pd
 
+    cols = [c for c in TABLE3_COLUMNS if c.startswith(level)]
     rows = []
     for s in [s for s in TABLE3 if s in settings(runs)] + ["prior"]:
-        r = {"setting": NAMES[s], "seeds": len(_rows(runs, s)) if s != "prior" else 1}
-        for c in TABLE3_COLUMNS:
+        r = {"setting": NAMES[s]}
+        for c in cols:
             r[c] = _pm(_values(runs, s, c)) if s != "prior" else book.pm(_prior(runs)[c])
         rows.append(r)
         if s in REPORTED_TABLE3:
             name, vals = REPORTED_TABLE3[s]
-            rows.append({"setting": f"reported: {name}", "seeds": "—", **dict(zip(TABLE3_COLUMNS, vals))})
-    return book.table(pd.DataFrame(rows), "Table 3 analogue: detection mAP (%) at action and body level, mean ± std "
-                                          "over seeds, each measured row followed by the paper's Table 3 row it is "
-                                          "compared with (reported). All measured rows, PointTAD included, are scored "
-                                          "by the OpenTAD rules.", "table3", headers=SHORT)
+            rows.append({"setting": f"reported: {name}", **{c: v for c, v in zip(TABLE3_COLUMNS, vals) if c in cols}})
+    what = {"action": "action level", "body": "body level", "AVG": "AVG (the mean of both levels' averages)"}[level]
+    return book.table(pd.DataFrame(rows), f"Table 3 analogue, {what}: detection mAP (%), mean ± std over "
+                                          f"{len(runs.study.seeds)} seeds, each measured row followed by the paper's "
+                                          f"Table 3 row it is compared with (reported; v2-g: features of a frozen "
+                                          f"VideoMAEv2-g). All measured rows, PointTAD included, are scored by the "
+                                          f"OpenTAD rules.", f"table3-{level}",
+                      headers=SHORT)
 
 
 def threshold_figure(runs: Runs):
@@ -214,12 +219,10 @@ def paired_table(runs: Runs):
     """Every setting minus TIA on the same seeds: AVG and action-level average mAP, with 95 % CIs."""
     import pandas as pd
 
-    rows = []
-    for s, d_avg, d_act in _paired(runs):
-        rows.append({"setting": NAMES[s], "pairs": d_avg["n"], "AVG": _ci(d_avg), "action": _ci(d_act)})
-    return book.table(pd.DataFrame(rows), "Paired differences against TIA, the paper's baseline (points of mAP; "
-                                          "mean over paired seeds with its 95 % t interval).", "paired",
-                      headers={"pairs": "paired seeds", "AVG": "Δ AVG", "action": "Δ action avg"})
+    rows = [{"setting": NAMES[s], "AVG": _ci(d_avg), "action": _ci(d_act)} for s, d_avg, d_act in _paired(runs)]
+    return book.table(pd.DataFrame(rows), f"Paired differences against TIA, the paper's baseline (points of mAP; "
+                                          f"mean over {len(runs.study.seeds)} paired seeds with its 95 % t interval).",
+                      "paired", headers={"AVG": "Δ AVG", "action": "Δ action avg"})
 
 
 def _ci(d: dict) -> str:
