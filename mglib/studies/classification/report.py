@@ -58,6 +58,62 @@ def _pm(values) -> str:
     return book.pm(*book.mean_std(values))
 
 
+# ------------------------------------------------------------------------------------------------ the model
+
+
+def architecture_figure() -> book.Figure:
+    """RGBPoseConv3D with CMF at its two lateral points and PRM on each stream's features, drawn box by box."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    ax.set(xlim=(0, 10), ylim=(0, 5.4))
+    ax.axis("off")
+    colours = {"rgb": "#dbe9f6", "pose": "#fde3c8", "cmf": "#d9f0d3", "prm": "#ead7ef", "out": "#eeeeee"}
+
+    def box(x, y, text, kind, w=1.3, h=0.8):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.04", fc=colours[kind],
+                                    ec="0.3", lw=0.8))
+        ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+    def arrow(a, b, style="-|>", **kw):
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle=style, mutation_scale=10, lw=0.9, color="0.25",
+                                     shrinkA=2, shrinkB=2, **kw))
+
+    rgb_y, pose_y = 4.3, 1.1
+    box(0.75, rgb_y, "RGB clip\n$T$ frames", "rgb")
+    box(0.75, pose_y, "pose heatmaps\n$sT$ frames", "pose")
+    xs = [2.35, 4.55, 6.75]
+    for i, x in enumerate(xs):
+        box(x, rgb_y, f"RGB stage {i + 2}", "rgb")
+        box(x, pose_y, f"pose stage {i + 2}", "pose")
+    for x0, x1 in zip([0.75] + xs[:-1], xs):
+        arrow((x0 + 0.65, rgb_y), (x1 - 0.65, rgb_y))
+        arrow((x0 + 0.65, pose_y), (x1 - 0.65, pose_y))
+    for k, x in enumerate(xs[:2]):  # the two lateral points: CMF (eqs. 1-3), laterals (eq. 4)
+        box(x, 2.7, f"CMF {k + 1}\neqs. 1-3", "cmf", w=1.0, h=0.75)
+        arrow((x, rgb_y - 0.4), (x, 3.08), style="<|-|>")
+        arrow((x, pose_y + 0.4), (x, 2.32), style="<|-|>")
+        arrow((x + 0.6, rgb_y - 0.4), (xs[k + 1] - 0.6, pose_y + 0.4), ls="--")
+        arrow((x + 0.6, pose_y + 0.4), (xs[k + 1] - 0.6, rgb_y - 0.4), ls="--")
+    for y, kind in ((rgb_y, "rgb"), (pose_y, "pose")):
+        box(8.25, y, "pool + FC\nsoftmax", kind, w=1.1)
+        arrow((xs[-1] + 0.65, y), (8.25 - 0.55, y))
+        box(8.25, 2.7 + (0.55 if kind == "rgb" else -0.55), f"PRM ({kind})\neqs. 5-10", "prm", w=1.1, h=0.7)
+        arrow((xs[-1] + 0.5, y + (-0.4 if kind == "rgb" else 0.4)),
+              (8.25 - 0.55, 2.7 + (0.55 if kind == "rgb" else -0.55)))
+    box(9.5, 2.7, "1 : 1\nscore\nfusion", "out", w=0.8, h=1.1)
+    arrow((8.8, rgb_y), (9.45, 3.25))
+    arrow((8.8, pose_y), (9.45, 2.15))
+    ax.text(3.45, 0.25, "dashed: lateral connections (eq. 4)", ha="center", fontsize=9, color="0.3")
+    ax.text(8.25, 0.25, "PRM adds $\\alpha\\,\\mathcal{L}_{PR}$ to the loss in training only", ha="center",
+            fontsize=9, color="0.3")
+    fig.tight_layout()
+    return book.figure(fig, "RGBPoseConv3D with the cross-modal fusion module (CMF) at its two lateral points and "
+                       "the prototypical refinement module (PRM) on the final features of each stream. Dashed: the "
+                       "lateral connections, which read the features before fusion.", "cls-architecture")
+
+
 # ------------------------------------------------------------------------------------------------ chapter 10
 
 def torchvision_note(runs: pd.DataFrame) -> str | None:
@@ -149,6 +205,16 @@ def findings(runs: pd.DataFrame, diffs: pd.DataFrame, baseline: dict) -> book.Re
                  "(Table 2), one gain of 6.80 points for CMF, PRM and the RGB stream together; it reports no gain for "
                  "either module alone.")
     return book.result_box(items, "What the runs show (test split)")
+
+
+def key_results(runs: pd.DataFrame, diffs: pd.DataFrame, baseline: dict) -> book.ResultBox:
+    """The chapter's closing box: the selected model against the trivial baseline, and the whole method's verdict."""
+    best, _, test = best_on_validation(runs)
+    whole = diffs[(diffs["a"] == "rgbpose_cmf_prm") & (diffs["b"] == "poseconv3d")].to_dict("records")
+    items = [f"The model chosen on validation, {name(best)}, scores {100 * test:.1f} % test top-1, "
+             f"{100 * (test - baseline['test']):+.1f} points from the majority-class baseline."]
+    items += [book.verdict(name(r["a"]), name(r["b"]), r) for r in whole]
+    return book.result_box(items, "Key results of this run (test split)")
 
 
 def curves(runs: pd.DataFrame) -> pd.DataFrame:
@@ -386,6 +452,18 @@ def ablation_findings(d: pd.DataFrame) -> list[str]:
             for r in d.to_dict("records")]
 
 
+def analysis_key_results(separation: dict, d: pd.DataFrame) -> book.ResultBox:
+    """Chapter 11's closing box: whether PRM separated the features more, and the CMF token ablation's verdict."""
+    a, b = separation.get("rgbpose_cmf_prm"), separation.get("rgbpose_cmf")
+    items = ["The separation of the test features is undefined here, so PRM's effect on them cannot be judged."
+             if a is None or b is None else
+             f"With PRM the separation of the test features is {a:.2f}, without it {b:.2f} (one seed): PRM "
+             + ("spreads the classes further apart." if a > b else "does not spread the classes further apart.")]
+    items += [book.verdict(VARIANT_TEXT[r["variant"]], f"the default {name(r['method'])}", r)
+              for r in d.to_dict("records") if r["variant"] == "cmf_time"]
+    return book.result_box(items, "Key results of this run (test split)")
+
+
 def fusion_table(runs: pd.DataFrame, method: str = "rgbpose_cmf_prm",
                  ratios=((1, 1), (2, 1), (1, 2), (1, 0), (0, 1))) -> book.Table:
     """Test top-1 (%) of a two-stream model's stored test probabilities re-fused with RGB : pose weights."""
@@ -500,6 +578,19 @@ def sweep_findings(gains: pd.DataFrame) -> list[str]:
         head = f"At {SWEEP_AXIS[r['sweep']]} {r['level']:.2f}, on the changed classes: "
         items.append(head + book.verdict(name(r["a"]), name(r["b"]), r))
     return items
+
+
+def sweep_key_results(gains: pd.DataFrame) -> book.ResultBox:
+    """Chapter 12's closing box: each gain at the extreme level of its sweep (most RGB-only classes, closest pairs)."""
+    g = gains[gains["on"] == "changed classes"]
+    items = []
+    for sweep, pick in (("cue", max), ("pairs", min)):
+        s = g[g["sweep"] == sweep]
+        if len(s):
+            level = pick(s["level"])
+            items += [f"At {SWEEP_AXIS[sweep]} {level:.2f}: " + book.verdict(name(r["a"]), name(r["b"]), r)
+                      for r in s[s["level"] == level].to_dict("records")]
+    return book.result_box(items, "Key results of this run (test split, changed classes)")
 
 
 def sweep_metrics(gains: pd.DataFrame) -> dict:
