@@ -157,3 +157,45 @@ def test_separation_and_pca():
     assert report.separation(tight[::10], y[::10]) is None  # one sample per class: undefined
     xy, extra, var = report.pca2(tight, centres)
     assert xy.shape == (40, 2) and extra.shape == (4, 2) and 0 < var <= 1
+
+
+def test_key_results_follow_the_runs():
+    book.set_chapter("10_classification")
+    runs = _runs({"poseconv3d": [0.60, 0.61, 0.60, 0.62, 0.60], "rgbpose": [0.6] * 5,
+                  "rgbpose_cmf_prm": [0.62, 0.65, 0.61, 0.66, 0.64]})
+    box = report.key_results(runs, report.differences(runs), {"val": 0.3, "test": 0.31})
+    assert box.items[0].startswith("The model chosen on validation, RGBPoseConv3D + CMF + PRM")
+    assert "+32.6 points from the majority-class baseline" in box.items[0]  # mean 63.6 % against 31 %
+    assert box.items[1].startswith("RGBPoseConv3D + CMF + PRM (the paper's method) is ahead of PoseConv3D")
+    assert len(box.items) == 2  # the whole method's comparison only
+
+
+def test_analysis_key_results_compare_separation_and_the_token_ablation():
+    abl = pd.DataFrame([{"variant": v, "method": "rgbpose_cmf", "arm": arm, "seed": s, "test_top1": x}
+                        for v in ("cmf_time", "prm_all") for s in range(3)
+                        for arm, x in (("base", 0.6), ("variant", 0.6 + 0.01 * s))])
+    d = report.ablation_differences(abl)
+    items = report.analysis_key_results({"rgbpose_cmf": 1.5, "rgbpose_cmf_prm": 2.0}, d).items
+    assert items[0].endswith("PRM spreads the classes further apart.") and "2.00" in items[0]
+    assert len(items) == 2 and items[1].startswith("No detectable difference between CMF attending over time tokens")
+    worse = report.analysis_key_results({"rgbpose_cmf": 2.0, "rgbpose_cmf_prm": 1.5}, d).items[0]
+    assert worse.endswith("does not spread the classes further apart.")
+    assert "cannot be judged" in report.analysis_key_results({"rgbpose_cmf": None, "rgbpose_cmf_prm": 1.0}, d).items[0]
+
+
+def test_sweep_key_results_take_the_hardest_level_of_each_sweep():
+    rows = [{"sweep": sw, "level": lv, "a": a, "b": "poseconv3d", "on": on, "diff_mean": 0.1, "ci95_low": 0.05,
+             "ci95_high": 0.15, "n": 3}
+            for sw, a, levels in (("cue", "rgbpose", (0.0, 0.33)), ("pairs", "poseconv3d_prm", (0.5, 2.0)))
+            for lv in levels for on in ("all classes", "changed classes")]
+    items = report.sweep_key_results(pd.DataFrame(rows)).items
+    assert len(items) == 2
+    assert items[0].startswith("At share of classes whose cue is RGB-only 0.33: RGBPoseConv3D is ahead")
+    assert items[1].startswith("At distance of the ambiguous pairs (x the body's) 0.50: PoseConv3D + PRM is ahead")
+
+
+def test_architecture_figure_is_captioned():
+    book.set_chapter("10_classification")
+    fig = report.architecture_figure()
+    assert fig.png.startswith(b"\x89PNG") and fig.number == "10.1"
+    assert "CMF" in fig.caption and "PRM" in fig.caption
