@@ -453,12 +453,14 @@ def ablation_findings(d: pd.DataFrame) -> list[str]:
 
 
 def analysis_key_results(separation: dict, d: pd.DataFrame) -> book.ResultBox:
-    """Chapter 11's closing box: whether PRM separated the features more, and the CMF token ablation's verdict."""
+    """Chapter 11's closing box: the feature separation with and without PRM (one seed, so no verdict), and the CMF
+    token ablation's verdict."""
     a, b = separation.get("rgbpose_cmf_prm"), separation.get("rgbpose_cmf")
     items = ["The separation of the test features is undefined here, so PRM's effect on them cannot be judged."
              if a is None or b is None else
-             f"With PRM the separation of the test features is {a:.2f}, without it {b:.2f} (one seed): PRM "
-             + ("spreads the classes further apart." if a > b else "does not spread the classes further apart.")]
+             f"The separation of the test features is {a:.2f} with PRM and {b:.2f} without ("
+             + ("higher" if a > b else "not higher") + " with PRM) on one seed; one seed gives no interval, so this "
+             "is an observation, not a measured effect of PRM."]
     items += [book.verdict(VARIANT_TEXT[r["variant"]], f"the default {name(r['method'])}", r)
               for r in d.to_dict("records") if r["variant"] == "cmf_time"]
     return book.result_box(items, "Key results of this run (test split)")
