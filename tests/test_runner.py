@@ -202,3 +202,26 @@ def test_timing_metrics_are_left_out_of_comparisons():
          "rows": [{"speedup": 4.0, "L": 64}], "train_time": 2, "timestamp_count": 1}
     assert records.without_timings(m) == {"bench": {"identical": True}, "PointTAD/f1_mean": 0.3, "rows": [{"L": 64}],
                                           "timestamp_count": 1}
+
+
+@pytest.mark.parametrize("notebook, override, message", [
+    ("10_classification", 'config={"optim.lrr": 0.1}', "parameter 'config'"),
+    ("11_classification_analysis", 'variants=["cmf_time", "bogus"]', "parameter 'variants': item 1"),
+    ("20_online", "seeds=[0, nan]", "parameter 'seeds': item 1"),
+    ("20_online", "lr=.nan", "lr"),
+    ("20_online", "profile=cpu", "profile"),
+])
+def test_cli_refuses_bad_overrides_of_the_real_chapters_in_one_line(tmp_path, monkeypatch, capsys, notebook,
+                                                                   override, message):
+    from mglib import cli
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the parameters were validated")
+
+    monkeypatch.setattr(paths, "EXECUTED", tmp_path / "executed")
+    monkeypatch.setattr(paths, "RESULTS", tmp_path / "results")
+    monkeypatch.setattr(data, "ensure", no_work)
+    rc = cli.main(["run", "--profile", "smoke", "--only", notebook, "-p", override])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not (tmp_path / "executed").exists() and not (tmp_path / "results").exists()
