@@ -46,6 +46,13 @@ COMPARISONS = [("rgbpose", "poseconv3d", "RGB + pose fusion"), ("rgbpose_cmf", "
                ("rgbpose_cmf_prm", "poseconv3d", "the paper's whole method")]
 
 
+# names in the columns of wide tables (the captions say which full names they stand for)
+SHORT = {"stgcn": "ST-GCN", "poseconv3d": "PoseConv3D", "poseconv3d_prm": "PoseConv3D + PRM", "rgb3d": "RGB 3D CNN",
+         "swin3d_t": "Swin-T", "r2plus1d_18": "R(2+1)D-18", "rgbpose": "RGBPose", "rgbpose_cmf": "RGBPose + CMF",
+         "rgbpose_prm": "RGBPose + PRM", "rgbpose_cmf_prm": "RGBPose + CMF + PRM"}
+SHORT_NOTE = "RGBPose = RGBPoseConv3D; RGBPose + CMF + PRM is the paper's method"
+
+
 def name(method: str) -> str:
     return LABELS[method][0]
 
@@ -170,11 +177,11 @@ def differences(runs: pd.DataFrame, comparisons=COMPARISONS, column: str = "test
 
 
 def differences_table(diffs: pd.DataFrame, caption: str, label: str) -> book.Table:
-    df = pd.DataFrame({"comparison": [f"{name(a)} − {name(b)}" for a, b in zip(diffs["a"], diffs["b"])],
+    df = pd.DataFrame({"comparison": [f"{SHORT[a]} − {SHORT[b]}" for a, b in zip(diffs["a"], diffs["b"])],
                        "what it measures": diffs["what"], "seeds": diffs["n"],
                        "difference (points)": [f"{100 * m:+.1f}" for m in diffs["diff_mean"]],
                        "95 % CI (points)": [_ci(lo, hi) for lo, hi in zip(diffs["ci95_low"], diffs["ci95_high"])]})
-    return book.table(df, caption, label)
+    return book.table(df, f"{caption} {SHORT_NOTE}.", label)
 
 
 def _ci(lo, hi) -> str:
@@ -294,12 +301,12 @@ def pair_table(acc: pd.DataFrame, caption: str, label: str) -> book.Table:
     """Accuracy (%) per method (rows) on each pair's clips (columns), with the number of clip predictions."""
     cols = {}
     for (group, pair), g in acc.groupby(["group", "pair"], sort=False):
-        head = f"{_class(pair[0])} / {_class(pair[1])} ({group.replace('_', '-')})"
-        cols[head] = {r.method: (f"{100 * r.correct / r.clips:.0f} ({r.correct}/{r.clips}, {r.swapped} swapped)"
+        head = f"{_class(pair[0])}/{_class(pair[1])} {group.replace('_', '-')}"
+        cols[head] = {r.method: (f"{100 * r.correct / r.clips:.0f}: {r.correct}/{r.clips} ({r.swapped})"
                                  if r.clips else "no clips") for r in g.itertuples()}
     df = pd.DataFrame(cols)
-    df.insert(0, "method", [name(m) for m in df.index])
-    return book.table(df.reset_index(drop=True), caption, label)
+    df.insert(0, "method", [SHORT[m] for m in df.index])
+    return book.table(df.reset_index(drop=True), f"{caption} {SHORT_NOTE}.", label)
 
 
 def metrics(runs: pd.DataFrame, diffs: pd.DataFrame, baseline: dict) -> dict:
@@ -430,6 +437,8 @@ def ablation_differences(abl: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+VARIANT_SHORT = {"cmf_time": "CMF over time", "prm_all": "PRM terms for all", "alpha_0.05": "α = 0.05", "alpha_1": "α = 1",
+                 "rho_0.5": "ρ = 0.5", "rho_0.99": "ρ = 0.99"}
 VARIANT_TEXT = {"cmf_time": "CMF attending over time tokens (this project's reading of the reference code)",
                 "prm_all": "PRM terms for every sample of a class (FR-Head's V0), not TP only",
                 "alpha_0.05": "PRM loss weight α = 0.05 (default 0.2)", "alpha_1": "PRM loss weight α = 1 (default 0.2)",
@@ -437,12 +446,14 @@ VARIANT_TEXT = {"cmf_time": "CMF attending over time tokens (this project's read
 
 
 def ablation_table(d: pd.DataFrame) -> book.Table:
-    df = pd.DataFrame({"variant": [VARIANT_TEXT[v] for v in d["variant"]],
-                       "modifies": [name(m) for m in d["method"]], "seeds": d["n"],
-                       "default: test top-1 (%)": d["base"], "variant: test top-1 (%)": d["variant top-1"],
-                       "variant − default (points)": [f"{100 * m:+.1f}" for m in d["diff_mean"]],
+    df = pd.DataFrame({"variant": [VARIANT_SHORT[v] for v in d["variant"]],
+                       "modifies": [SHORT[m] for m in d["method"]], "seeds": d["n"],
+                       "default (%)": d["base"], "variant (%)": d["variant top-1"],
+                       "difference (points)": [f"{100 * m:+.1f}" for m in d["diff_mean"]],
                        "95 % CI (points)": [_ci(lo, hi) for lo, hi in zip(d["ci95_low"], d["ci95_high"])]})
-    return book.table(df, "Ablations on the test split, paired by seed with the default they modify.", "cls-ablations")
+    return book.table(df, "Ablations: test top-1 of the default and of the variant that modifies it, and their "
+                      f"difference paired by seed. The variants: {'; '.join(VARIANT_TEXT[v] for v in d['variant'])}. "
+                      f"{SHORT_NOTE}.", "cls-ablations")
 
 
 def ablation_findings(d: pd.DataFrame) -> list[str]:
