@@ -178,8 +178,8 @@ def differences(runs: pd.DataFrame, comparisons=COMPARISONS, column: str = "test
 
 def differences_table(diffs: pd.DataFrame, caption: str, label: str) -> book.Table:
     df = pd.DataFrame({"comparison": [f"{SHORT[a]} − {SHORT[b]}" for a, b in zip(diffs["a"], diffs["b"])],
-                       "what it measures": diffs["what"], "seeds": diffs["n"],
-                       "difference (points)": [f"{100 * m:+.1f}" for m in diffs["diff_mean"]],
+                       "effect of": diffs["what"], "seeds": diffs["n"],
+                       "mean (points)": [f"{100 * m:+.1f}" for m in diffs["diff_mean"]],
                        "95 % CI (points)": [_ci(lo, hi) for lo, hi in zip(diffs["ci95_low"], diffs["ci95_high"])]})
     return book.table(df, f"{caption} {SHORT_NOTE}.", label)
 
