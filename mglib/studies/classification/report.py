@@ -43,7 +43,7 @@ REPORTED_ROW = {"stgcn": "ST-GCN [15]", "poseconv3d": "PoseConv3D [3]", "swin3d_
 # (a, b, what a adds): the paired comparisons of chapter 10
 COMPARISONS = [("rgbpose", "poseconv3d", "RGB + pose fusion"), ("rgbpose_cmf", "rgbpose", "CMF"),
                ("rgbpose_prm", "rgbpose", "PRM"), ("rgbpose_cmf_prm", "rgbpose", "CMF + PRM"),
-               ("rgbpose_cmf_prm", "poseconv3d", "the paper's whole method")]
+               ("rgbpose_cmf_prm", "poseconv3d", "RGB + CMF + PRM")]
 
 
 # names in the columns of wide tables (the captions say which full names they stand for)
