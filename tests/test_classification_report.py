@@ -100,11 +100,12 @@ def test_summary_table_has_baselines_and_quotes_the_paper():
     runs = _runs({"poseconv3d": [0.6, 0.62], "rgbpose_cmf_prm": [0.63, 0.61]})
     t = report.summary_table(runs, {"val": 0.3, "test": 0.31})
     rows = {r[0]: r for r in t.rows}
+    assert "RGBPose + CMF + PRM" in rows  # short names, spelled out in the caption
     top1 = t.columns.index("test top-1 (%)")
     assert rows["chance (uniform)"][top1] == "3.1" and rows["majority class of train"][top1] == "31.0"
     rep = t.columns.index("reported top-1 (%)")
     assert rows["PoseConv3D"][rep] == "61.11"
-    assert rows["RGBPoseConv3D + CMF + PRM (the paper's method)"][rep] == "67.91"
+    assert rows["RGBPose + CMF + PRM"][rep] == "67.91"
     assert "over seeds (2 per row)" in t.caption
     quoted = report.reported_table()
     assert ["Ours (PoseConv3D)", "Skeleton (J)", "67.91"] in quoted.rows and len(quoted.rows) == 15
@@ -148,8 +149,8 @@ def test_sweep_gains_are_paired_per_level():
     rec = report.sweep_metrics(gains)
     assert "sweep/cue/0.33/diff/rgbpose-poseconv3d/changed/ci95_low" in rec
     table = report.sweep_table(pd.DataFrame(rows), "cue")
-    assert table.columns == ["method", "0.00", "0.33"] and len(table.rows) == 4
-    assert table.rows[0][1] == "50.0 ± 0.0 / 40.0 ± 0.0"  # PoseConv3D: all classes / changed classes
+    assert table.columns == ["method", "classes", "0.00", "0.33"] and len(table.rows) == 8
+    assert table.rows[0][:3] == ["PoseConv3D", "all", "50.0 ± 0.0"] and table.rows[1][:3] == ["PoseConv3D", "changed", "40.0 ± 0.0"]
 
 
 def test_separation_and_pca():

@@ -146,7 +146,7 @@ def summary_table(runs: pd.DataFrame, baseline: dict) -> book.Table:
     rows = []
     for method, g in _by_method(runs).items():
         rep = dict((r[0], r[2]) for r in REPORTED_TABLE2).get(REPORTED_ROW.get(method, ""), "")
-        rows.append({"method": name(method), "val top-1 (%)": _pm(g["val_top1"]), "test top-1 (%)": _pm(g["test_top1"]),
+        rows.append({"method": SHORT[method], "val top-1 (%)": _pm(g["val_top1"]), "test top-1 (%)": _pm(g["test_top1"]),
                      "test macro-F1 (%)": _pm(g["test_macro_f1"]), "reported top-1 (%)": rep})
     rows.append({"method": "chance (uniform)", "val top-1 (%)": 1 / NUM_CLASSES, "test top-1 (%)": 1 / NUM_CLASSES,
                  "test macro-F1 (%)": None, "reported top-1 (%)": ""})
@@ -157,7 +157,8 @@ def summary_table(runs: pd.DataFrame, baseline: dict) -> book.Table:
                       "Validation top-1 is that of the epoch the engine kept (chosen on validation); every test column "
                       f"scores those weights on the test subjects. Mean ± std over seeds ({'/'.join(map(str, seeds))} per row). "
                       "The reported column quotes the paper's Table 2 row of the same model (ST-GCN [15], PoseConv3D "
-                      "[3], and \"Ours (PoseConv3D)\" beside the paper's method; real data, not comparable in level).",
+                      "[3], and \"Ours (PoseConv3D)\" beside the paper's method; real data, not comparable in level). "
+                      f"{SHORT_NOTE}; RGB 3D CNN = the SlowOnly RGB pathway.",
                       "cls-table2",
                       pct=("val top-1 (%)", "test top-1 (%)", "test macro-F1 (%)"), best=("test top-1 (%)",))
 
@@ -447,12 +448,13 @@ VARIANT_TEXT = {"cmf_time": "CMF attending over time tokens (this project's read
 
 def ablation_table(d: pd.DataFrame) -> book.Table:
     df = pd.DataFrame({"variant": [VARIANT_SHORT[v] for v in d["variant"]],
-                       "modifies": [SHORT[m] for m in d["method"]], "seeds": d["n"],
+                       "modifies": [SHORT[m] for m in d["method"]],
                        "default (%)": d["base"], "variant (%)": d["variant top-1"],
-                       "difference (points)": [f"{100 * m:+.1f}" for m in d["diff_mean"]],
+                       "mean (points)": [f"{100 * m:+.1f}" for m in d["diff_mean"]],
                        "95 % CI (points)": [_ci(lo, hi) for lo, hi in zip(d["ci95_low"], d["ci95_high"])]})
+    seeds = "/".join(str(n) for n in sorted(set(d["n"])))
     return book.table(df, "Ablations: test top-1 of the default and of the variant that modifies it, and their "
-                      f"difference paired by seed. The variants: {'; '.join(VARIANT_TEXT[v] for v in d['variant'])}. "
+                      f"difference paired by seed ({seeds} seeds). The variants: {'; '.join(VARIANT_TEXT[v] for v in d['variant'])}. "
                       f"{SHORT_NOTE}.", "cls-ablations")
 
 
@@ -531,14 +533,13 @@ def sweep_table(scores: pd.DataFrame, sweep: str) -> book.Table:
     s = scores[scores["sweep"] == sweep]
     rows = []
     for method, g in s.groupby("method", sort=False):
-        row = {"method": name(method)}
-        for level, x in g.groupby("level", sort=True):
-            row[f"{level:.2f}"] = f"{_pm(x['test_top1'])} / {_pm(x['pair_top1'])}"
-        rows.append(row)
+        for col, on in (("test_top1", "all"), ("pair_top1", "changed")):
+            rows.append({"method": SHORT[method], "classes": on,
+                         **{f"{level:.2f}": _pm(x[col]) for level, x in g.groupby("level", sort=True)}})
     what = "the twin-candidate classes" if sweep == "cue" else "the classes of the ambiguous pairs"
     return book.table(pd.DataFrame(rows), f"Sweep of the {SWEEP_AXIS[sweep]} (columns): test top-1 (%) on all "
-                      f"classes / on {what} (the changed classes), mean ± std over seeds; chance is {100 / 12:.1f} % "
-                      "on 12 classes.", f"sweep-{sweep}")
+                      f"classes and on {what} (changed), mean ± std over seeds; chance is {100 / 12:.1f} % on 12 "
+                      f"classes. {SHORT_NOTE}; RGB 3D CNN = the SlowOnly RGB pathway.", f"sweep-{sweep}")
 
 
 def cue_table(sw: pd.DataFrame, level: float) -> book.Table:
