@@ -24,8 +24,7 @@ REPORTED = {
 # MMA-52 PointTAD baseline, official MAC-2024 settings (VUT-HFUT/MAC_2024_baseline, architectures.md §1)
 OFFICIAL_MMA52 = {"lr": 2e-4, "backbone lr": 1e-5, "weight_decay": 1e-2, "batch_size": 8, "num_queries": 24,
                   "num_points": 30, "num_layers": 2, "window": 48, "interval": 4, "decode_fps": 25, "epochs": 50}
-STREAM_NAMES = {"skeleton": "skeleton: normalised joints + velocities → causal TCN",
-                "rgb": "RGB: I3D-structured encoder"}
+STREAM_NAMES = {"skeleton": "skeleton → causal TCN", "rgb": "RGB → I3D-style encoder"}
 
 
 def _f1s(runs: list[dict], key: str = "test") -> list[float]:
@@ -34,24 +33,18 @@ def _f1s(runs: list[dict], key: str = "test") -> list[float]:
 
 # ----------------------------------------------------------------------------------------------- chapter 04
 def streams_table(streams: dict, chosen: str):
-    rows = []
-    for name, s in streams.items():
-        rows.append({"stream": STREAM_NAMES[name] + (" (used)" if name == chosen else ""),
-                     "causal": s["causal"], "parameters": s["params"], "test clip accuracy": s.get("test_clip_acc"),
-                     "majority class": s["majority"], "× majority": _ratio(s.get("test_clip_acc"), s["majority"]),
-                     "gesture vs background": s.get("test_actionness_acc"),
-                     "its majority": s.get("test_actionness_majority"), "1-NN probe": s["nn_acc"]})
-    return book.table(pd.DataFrame(rows), "The feature streams on the test subjects (36–40): clip accuracy of the "
-                      "pretrained clip classifier over the 17 gesture classes beside the test rate of the most "
-                      "frequent training class, gesture-vs-background accuracy beside its majority rate, and a 1-NN "
-                      "probe of the frozen tokens (each test gesture labelled by its nearest training gesture). "
-                      f"Chance is {100 / 17:.1f} %.", "streams",
-                      pct=("test clip accuracy", "majority class", "gesture vs background", "its majority",
-                           "1-NN probe"), best=("test clip accuracy", "1-NN probe"))
+    def beside(value, majority):
+        return "—" if value is None else f"{value * 100:.1f} ({majority * 100:.1f})"
 
-
-def _ratio(a, b):
-    return f"{a / b:.1f}" if a is not None and b else None
+    rows = [{"stream": STREAM_NAMES[name] + (" (used)" if name == chosen else ""), "causal": s["causal"],
+             "params": s["params"], "clip (majority)": beside(s.get("test_clip_acc"), s["majority"]),
+             "gesture? (majority)": beside(s.get("test_actionness_acc"), s.get("test_actionness_majority")),
+             "1-NN": s["nn_acc"]} for name, s in streams.items()]
+    return book.table(pd.DataFrame(rows), "The feature streams on the test subjects (36–40), in %. Clip: accuracy of "
+                      "the pretrained clip classifier over the 17 gesture classes, beside the test rate of the most "
+                      "frequent training class. Gesture?: accuracy of gesture vs background, beside its majority rate. "
+                      "1-NN: a probe of the frozen tokens (each test gesture labelled by its nearest training "
+                      f"gesture). Chance is {100 / 17:.1f} %.", "streams", pct=("1-NN",), best=("1-NN",))
 
 
 def streams_figure(streams: dict):
@@ -439,4 +432,67 @@ def sweep_record(sw: dict) -> dict:
     for (k, v, m), g in df.groupby(["knob", "value", "mixer"]):
         out[f"{k}={v:g}/{MIXERS[m]}/f1_mean"] = float(g.f1.mean())
     out |= {f"{k}/trivial baseline/f1": v for k, v in sw["baselines"].items()}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- diagram
+def architecture_figure():
+    """The study's pipeline, drawn (not measured): stream → tokens → windows → L decoder layers → detections."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    ax.set(xlim=(0, 10), ylim=(0, 6.2))
+    ax.axis("off")
+
+    def box(x, y, w, h, text, color):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=color, ec="0.3", lw=0.8))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=9)
+
+    def arrow(x0, y0, x1, y1):
+        ax.annotate("", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 1})
+
+    # left column: from the sequence to the windows of tokens
+    box(0.1, 5.0, 2.6, 0.8, "skeleton (30 fps) or\nRGB frames (10 fps)", "#dde8f5")
+    box(0.1, 3.6, 2.6, 0.9, "causal stream encoder\n(chapter 04, frozen)", "#dde8f5")
+    box(0.1, 2.2, 2.6, 0.9, "tokens, one per 0.4 s\nwindows of β frames", "#dde8f5")
+    box(0.1, 0.4, 2.6, 1.2, "merge windows,\nscores ≥ τ, NMS\n→ Sample_prediction.csv", "#e8f0dd")
+    arrow(1.4, 5.0, 1.4, 4.5)
+    arrow(1.4, 3.6, 1.4, 3.1)
+    # the decoder layer, repeated L times
+    ax.add_patch(FancyBboxPatch((3.3, 0.3), 4.3, 5.6, boxstyle="round,pad=0.05", fc="none", ec="0.4", lw=1,
+                                ls="--"))
+    ax.text(5.45, 5.65, "decoder layer ×L", ha="center", fontsize=9, style="italic")
+    box(3.6, 4.4, 3.7, 0.8, "deformable sampling: 4 sub-points\nper query point (eqs. 9–11)", "#f5e6d3")
+    box(3.6, 3.2, 3.7, 0.8, "query mixer: MHSA, or\nM Mamba blocks → MHSA (eqs. 2–8)", "#f5d3d3")
+    box(3.6, 2.0, 3.7, 0.8, "dynamic mixing: frame and\nchannel mix (eqs. 12–15)", "#f5e6d3")
+    box(3.6, 0.6, 3.7, 0.9, "FFN → class logits;\npoint offsets, update (eq. 1)", "#f5e6d3")
+    arrow(2.7, 2.65, 3.6, 4.8)
+    for y0, y1 in ((4.4, 4.0), (3.2, 2.8), (2.0, 1.5)):
+        arrow(5.45, y0, 5.45, y1)
+    # the queries and their points, fed back into the next layer
+    box(8.1, 3.6, 1.8, 1.4, "$N_q$ query\nvectors $q$\n$N_q \\times N_s$\npoints $t_i$", "#eeeeee")
+    arrow(8.1, 4.3, 7.3, 4.8)
+    arrow(7.3, 1.05, 9.0, 3.6)
+    ax.text(9.1, 2.2, "next\nlayer", fontsize=8, ha="center")
+    arrow(3.6, 0.9, 2.7, 0.9)
+    return book.figure(fig, "The online detector: a causal stream turns the sequence into tokens; each of the L "
+                       "decoder layers samples the tokens around every query point, mixes the queries (the only "
+                       "part that differs between PointTAD and PointTAD + Mamba-MHSA), mixes the sampled features "
+                       "into each query and moves its points. After the last layer each query gives one class and "
+                       "one segment.", "architecture")
+
+
+def streams_record(streams: dict) -> dict:
+    """Chapter 04's recorded metrics: each stream's test measurements (fractions) and size."""
+    keys = ("test_clip_acc", "majority", "test_actionness_acc", "test_actionness_majority", "nn_acc", "params")
+    return {f"{name}/{k}": s[k] for name, s in streams.items() for k in keys if k in s}
+
+
+def ablation_record(abl: dict) -> dict:
+    """Chapter 21's recorded metrics: mean and std of the test F1 per ablation setting, and the trivial baseline."""
+    out = {"trivial baseline/f1": abl["baseline"]["test"]["f1"]}
+    for (f, v), g in ablation_frame(abl).groupby(["field", "value"]):
+        m, s = book.mean_std(g.f1)
+        out |= {f"{f}={v}/f1_mean": m, f"{f}={v}/f1_std": s or 0.0}
     return out
