@@ -100,10 +100,13 @@ def test_summary_table_has_baselines_and_quotes_the_paper():
     runs = _runs({"poseconv3d": [0.6, 0.62], "rgbpose_cmf_prm": [0.63, 0.61]})
     t = report.summary_table(runs, {"val": 0.3, "test": 0.31})
     rows = {r[0]: r for r in t.rows}
-    assert rows["chance (uniform)"][4] == "3.1" and rows["majority class of train"][4] == "31.0"
+    assert "RGBPose + CMF + PRM" in rows  # short names, spelled out in the caption
+    top1 = t.columns.index("test top-1 (%)")
+    assert rows["chance (uniform)"][top1] == "3.1" and rows["majority class of train"][top1] == "31.0"
     rep = t.columns.index("reported top-1 (%)")
-    assert rows["PoseConv3D"][rep] == "61.11 (PoseConv3D [3])"
-    assert rows["RGBPoseConv3D + CMF + PRM (the paper's method)"][rep] == "67.91 (Ours (PoseConv3D))"
+    assert rows["PoseConv3D"][rep] == "61.11"
+    assert rows["RGBPose + CMF + PRM"][rep] == "67.91"
+    assert "over seeds (2 per row)" in t.caption
     quoted = report.reported_table()
     assert ["Ours (PoseConv3D)", "Skeleton (J)", "67.91"] in quoted.rows and len(quoted.rows) == 15
 
@@ -145,6 +148,9 @@ def test_sweep_gains_are_paired_per_level():
     assert (g["n"] == 3).all()
     rec = report.sweep_metrics(gains)
     assert "sweep/cue/0.33/diff/rgbpose-poseconv3d/changed/ci95_low" in rec
+    table = report.sweep_table(pd.DataFrame(rows), "cue")
+    assert table.columns == ["method", "classes", "0.00", "0.33"] and len(table.rows) == 8
+    assert table.rows[0][:3] == ["PoseConv3D", "all", "50.0 ± 0.0"] and table.rows[1][:3] == ["PoseConv3D", "changed", "40.0 ± 0.0"]
 
 
 def test_separation_and_pca():
@@ -157,3 +163,46 @@ def test_separation_and_pca():
     assert report.separation(tight[::10], y[::10]) is None  # one sample per class: undefined
     xy, extra, var = report.pca2(tight, centres)
     assert xy.shape == (40, 2) and extra.shape == (4, 2) and 0 < var <= 1
+
+
+def test_key_results_follow_the_runs():
+    book.set_chapter("10_classification")
+    runs = _runs({"poseconv3d": [0.60, 0.61, 0.60, 0.62, 0.60], "rgbpose": [0.6] * 5,
+                  "rgbpose_cmf_prm": [0.62, 0.65, 0.61, 0.66, 0.64]})
+    box = report.key_results(runs, report.differences(runs), {"val": 0.3, "test": 0.31})
+    assert box.items[0].startswith("The model chosen on validation, RGBPoseConv3D + CMF + PRM")
+    assert "+32.6 points from the majority-class baseline" in box.items[0]  # mean 63.6 % against 31 %
+    assert box.items[1].startswith("RGBPoseConv3D + CMF + PRM (the paper's method) is ahead of PoseConv3D")
+    assert len(box.items) == 2  # the whole method's comparison only
+
+
+def test_analysis_key_results_compare_separation_and_the_token_ablation():
+    abl = pd.DataFrame([{"variant": v, "method": "rgbpose_cmf", "arm": arm, "seed": s, "test_top1": x}
+                        for v in ("cmf_time", "prm_all") for s in range(3)
+                        for arm, x in (("base", 0.6), ("variant", 0.6 + 0.01 * s))])
+    d = report.ablation_differences(abl)
+    items = report.analysis_key_results({"rgbpose_cmf": 1.5, "rgbpose_cmf_prm": 2.0}, d).items
+    assert items[0].startswith("The separation of the test features is 2.00 with PRM and 1.50 without (higher")
+    assert "not a measured effect" in items[0]  # one seed: no verdict
+    assert len(items) == 2 and items[1].startswith("No detectable difference between CMF attending over time tokens")
+    worse = report.analysis_key_results({"rgbpose_cmf": 2.0, "rgbpose_cmf_prm": 1.5}, d).items[0]
+    assert "(not higher with PRM)" in worse
+    assert "cannot be judged" in report.analysis_key_results({"rgbpose_cmf": None, "rgbpose_cmf_prm": 1.0}, d).items[0]
+
+
+def test_sweep_key_results_take_the_hardest_level_of_each_sweep():
+    rows = [{"sweep": sw, "level": lv, "a": a, "b": "poseconv3d", "on": on, "diff_mean": 0.1, "ci95_low": 0.05,
+             "ci95_high": 0.15, "n": 3}
+            for sw, a, levels in (("cue", "rgbpose", (0.0, 0.33)), ("pairs", "poseconv3d_prm", (0.5, 2.0)))
+            for lv in levels for on in ("all classes", "changed classes")]
+    items = report.sweep_key_results(pd.DataFrame(rows)).items
+    assert len(items) == 2
+    assert items[0].startswith("At share of classes whose cue is RGB-only 0.33: RGBPoseConv3D is ahead")
+    assert items[1].startswith("At distance of the ambiguous pairs (x the body's) 0.50: PoseConv3D + PRM is ahead")
+
+
+def test_architecture_figure_is_captioned():
+    book.set_chapter("10_classification")
+    fig = report.architecture_figure()
+    assert fig.png.startswith(b"\x89PNG") and fig.number == "10.1"
+    assert "CMF" in fig.caption and "PRM" in fig.caption

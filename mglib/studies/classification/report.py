@@ -43,7 +43,14 @@ REPORTED_ROW = {"stgcn": "ST-GCN [15]", "poseconv3d": "PoseConv3D [3]", "swin3d_
 # (a, b, what a adds): the paired comparisons of chapter 10
 COMPARISONS = [("rgbpose", "poseconv3d", "RGB + pose fusion"), ("rgbpose_cmf", "rgbpose", "CMF"),
                ("rgbpose_prm", "rgbpose", "PRM"), ("rgbpose_cmf_prm", "rgbpose", "CMF + PRM"),
-               ("rgbpose_cmf_prm", "poseconv3d", "the paper's whole method")]
+               ("rgbpose_cmf_prm", "poseconv3d", "RGB + CMF + PRM")]
+
+
+# names in the columns of wide tables (the captions say which full names they stand for)
+SHORT = {"stgcn": "ST-GCN", "poseconv3d": "PoseConv3D", "poseconv3d_prm": "PoseConv3D + PRM", "rgb3d": "RGB 3D CNN",
+         "swin3d_t": "Swin-T", "r2plus1d_18": "R(2+1)D-18", "rgbpose": "RGBPose", "rgbpose_cmf": "RGBPose + CMF",
+         "rgbpose_prm": "RGBPose + PRM", "rgbpose_cmf_prm": "RGBPose + CMF + PRM"}
+SHORT_NOTE = "RGBPose = RGBPoseConv3D; RGBPose + CMF + PRM is the paper's method"
 
 
 def name(method: str) -> str:
@@ -56,6 +63,62 @@ def _by_method(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
 
 def _pm(values) -> str:
     return book.pm(*book.mean_std(values))
+
+
+# ------------------------------------------------------------------------------------------------ the model
+
+
+def architecture_figure() -> book.Figure:
+    """RGBPoseConv3D with CMF at its two lateral points and PRM on each stream's features, drawn box by box."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    ax.set(xlim=(0, 10), ylim=(0, 5.4))
+    ax.axis("off")
+    colours = {"rgb": "#dbe9f6", "pose": "#fde3c8", "cmf": "#d9f0d3", "prm": "#ead7ef", "out": "#eeeeee"}
+
+    def box(x, y, text, kind, w=1.3, h=0.8):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.04", fc=colours[kind],
+                                    ec="0.3", lw=0.8))
+        ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+    def arrow(a, b, style="-|>", **kw):
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle=style, mutation_scale=10, lw=0.9, color="0.25",
+                                     shrinkA=2, shrinkB=2, **kw))
+
+    rgb_y, pose_y = 4.3, 1.1
+    box(0.75, rgb_y, "RGB clip\n$T$ frames", "rgb")
+    box(0.75, pose_y, "pose heatmaps\n$sT$ frames", "pose")
+    xs = [2.35, 4.55, 6.75]
+    for i, x in enumerate(xs):
+        box(x, rgb_y, f"RGB stage {i + 2}", "rgb")
+        box(x, pose_y, f"pose stage {i + 2}", "pose")
+    for x0, x1 in zip([0.75] + xs[:-1], xs):
+        arrow((x0 + 0.65, rgb_y), (x1 - 0.65, rgb_y))
+        arrow((x0 + 0.65, pose_y), (x1 - 0.65, pose_y))
+    for k, x in enumerate(xs[:2]):  # the two lateral points: CMF (eqs. 1-3), laterals (eq. 4)
+        box(x, 2.7, f"CMF {k + 1}\neqs. 1-3", "cmf", w=1.0, h=0.75)
+        arrow((x, rgb_y - 0.4), (x, 3.08), style="<|-|>")
+        arrow((x, pose_y + 0.4), (x, 2.32), style="<|-|>")
+        arrow((x + 0.6, rgb_y - 0.4), (xs[k + 1] - 0.6, pose_y + 0.4), ls="--")
+        arrow((x + 0.6, pose_y + 0.4), (xs[k + 1] - 0.6, rgb_y - 0.4), ls="--")
+    for y, kind in ((rgb_y, "rgb"), (pose_y, "pose")):
+        box(8.25, y, "pool + FC\nsoftmax", kind, w=1.1)
+        arrow((xs[-1] + 0.65, y), (8.25 - 0.55, y))
+        box(8.25, 2.7 + (0.55 if kind == "rgb" else -0.55), f"PRM ({kind})\neqs. 5-10", "prm", w=1.1, h=0.7)
+        arrow((xs[-1] + 0.5, y + (-0.4 if kind == "rgb" else 0.4)),
+              (8.25 - 0.55, 2.7 + (0.55 if kind == "rgb" else -0.55)))
+    box(9.5, 2.7, "1 : 1\nscore\nfusion", "out", w=0.8, h=1.1)
+    arrow((8.8, rgb_y), (9.45, 3.25))
+    arrow((8.8, pose_y), (9.45, 2.15))
+    ax.text(3.45, 0.25, "dashed: lateral connections (eq. 4)", ha="center", fontsize=9, color="0.3")
+    ax.text(8.25, 0.25, "PRM adds $\\alpha\\,\\mathcal{L}_{PR}$ to the loss in training only", ha="center",
+            fontsize=9, color="0.3")
+    fig.tight_layout()
+    return book.figure(fig, "RGBPoseConv3D with the cross-modal fusion module (CMF) at its two lateral points and "
+                       "the prototypical refinement module (PRM) on the final features of each stream. Dashed: the "
+                       "lateral connections, which read the features before fusion.", "cls-architecture")
 
 
 # ------------------------------------------------------------------------------------------------ chapter 10
@@ -78,28 +141,26 @@ def reported_table() -> book.Table:
 
 
 def summary_table(runs: pd.DataFrame, baseline: dict) -> book.Table:
-    """The Table 2 analogue: validation top-1 of the selected epoch, test top-1/top-5/macro-F1 of those weights
+    """The Table 2 analogue: validation top-1 of the selected epoch, test top-1 and macro-F1 of those weights
     (mean ± std over seeds), chance and the majority class beside them, the matching reported row."""
     rows = []
     for method, g in _by_method(runs).items():
         rep = dict((r[0], r[2]) for r in REPORTED_TABLE2).get(REPORTED_ROW.get(method, ""), "")
-        rows.append({"method": name(method), "modality": LABELS[method][1], "seeds": len(g),
-                     "val top-1 (%)": _pm(g["val_top1"]), "test top-1 (%)": _pm(g["test_top1"]),
-                     "test top-5 (%)": _pm(g["test_top5"]), "test macro-F1 (%)": _pm(g["test_macro_f1"]),
-                     "reported top-1 (%)": f"{rep} ({REPORTED_ROW[method]})" if rep else ""})
-    rows.append({"method": "chance (uniform)", "modality": "—", "seeds": 0, "val top-1 (%)": 1 / NUM_CLASSES,
-                 "test top-1 (%)": 1 / NUM_CLASSES, "test top-5 (%)": 5 / NUM_CLASSES, "test macro-F1 (%)": None,
-                 "reported top-1 (%)": ""})
-    rows.append({"method": "majority class of train", "modality": "—", "seeds": 0, "val top-1 (%)": baseline["val"],
-                 "test top-1 (%)": baseline["test"], "test top-5 (%)": None, "test macro-F1 (%)": None,
-                 "reported top-1 (%)": ""})
-    df = pd.DataFrame(rows)
-    return book.table(df, "Micro-gesture classification on the synthetic iMiGUE, cross-subject split. Validation "
-                      "top-1 is that of the epoch the engine kept (chosen on validation); every test column scores "
-                      "those weights on the test subjects. Mean ± std over seeds. The reported column quotes Table 2 "
-                      "of the paper (real data, not comparable in level).", "cls-table2",
-                      pct=("val top-1 (%)", "test top-1 (%)", "test top-5 (%)", "test macro-F1 (%)"),
-                      best=("test top-1 (%)",))
+        rows.append({"method": SHORT[method], "val top-1 (%)": _pm(g["val_top1"]), "test top-1 (%)": _pm(g["test_top1"]),
+                     "test macro-F1 (%)": _pm(g["test_macro_f1"]), "reported top-1 (%)": rep})
+    rows.append({"method": "chance (uniform)", "val top-1 (%)": 1 / NUM_CLASSES, "test top-1 (%)": 1 / NUM_CLASSES,
+                 "test macro-F1 (%)": None, "reported top-1 (%)": ""})
+    rows.append({"method": "majority class of train", "val top-1 (%)": baseline["val"],
+                 "test top-1 (%)": baseline["test"], "test macro-F1 (%)": None, "reported top-1 (%)": ""})
+    seeds = sorted(set(len(g) for g in _by_method(runs).values()))
+    return book.table(pd.DataFrame(rows), "Micro-gesture classification on the synthetic iMiGUE, cross-subject split. "
+                      "Validation top-1 is that of the epoch the engine kept (chosen on validation); every test column "
+                      f"scores those weights on the test subjects. Mean ± std over seeds ({'/'.join(map(str, seeds))} per row). "
+                      "The reported column quotes the paper's Table 2 row of the same model (ST-GCN [15], PoseConv3D "
+                      "[3], and \"Ours (PoseConv3D)\" beside the paper's method; real data, not comparable in level). "
+                      f"{SHORT_NOTE}; RGB 3D CNN = the SlowOnly RGB pathway.",
+                      "cls-table2",
+                      pct=("val top-1 (%)", "test top-1 (%)", "test macro-F1 (%)"), best=("test top-1 (%)",))
 
 
 def differences(runs: pd.DataFrame, comparisons=COMPARISONS, column: str = "test_top1") -> pd.DataFrame:
@@ -117,11 +178,11 @@ def differences(runs: pd.DataFrame, comparisons=COMPARISONS, column: str = "test
 
 
 def differences_table(diffs: pd.DataFrame, caption: str, label: str) -> book.Table:
-    df = pd.DataFrame({"comparison": [f"{name(a)} − {name(b)}" for a, b in zip(diffs["a"], diffs["b"])],
-                       "what it measures": diffs["what"], "seeds": diffs["n"],
-                       "difference (points)": [f"{100 * m:+.1f}" for m in diffs["diff_mean"]],
+    df = pd.DataFrame({"comparison": [f"{SHORT[a]} − {SHORT[b]}" for a, b in zip(diffs["a"], diffs["b"])],
+                       "effect of": diffs["what"], "seeds": diffs["n"],
+                       "mean (points)": [f"{100 * m:+.1f}" for m in diffs["diff_mean"]],
                        "95 % CI (points)": [_ci(lo, hi) for lo, hi in zip(diffs["ci95_low"], diffs["ci95_high"])]})
-    return book.table(df, caption, label)
+    return book.table(df, f"{caption} {SHORT_NOTE}.", label)
 
 
 def _ci(lo, hi) -> str:
@@ -149,6 +210,16 @@ def findings(runs: pd.DataFrame, diffs: pd.DataFrame, baseline: dict) -> book.Re
                  "(Table 2), one gain of 6.80 points for CMF, PRM and the RGB stream together; it reports no gain for "
                  "either module alone.")
     return book.result_box(items, "What the runs show (test split)")
+
+
+def key_results(runs: pd.DataFrame, diffs: pd.DataFrame, baseline: dict) -> book.ResultBox:
+    """The chapter's closing box: the selected model against the trivial baseline, and the whole method's verdict."""
+    best, _, test = best_on_validation(runs)
+    whole = diffs[(diffs["a"] == "rgbpose_cmf_prm") & (diffs["b"] == "poseconv3d")].to_dict("records")
+    items = [f"The model chosen on validation, {name(best)}, scores {100 * test:.1f} % test top-1, "
+             f"{100 * (test - baseline['test']):+.1f} points from the majority-class baseline."]
+    items += [book.verdict(name(r["a"]), name(r["b"]), r) for r in whole]
+    return book.result_box(items, "Key results of this run (test split)")
 
 
 def curves(runs: pd.DataFrame) -> pd.DataFrame:
@@ -231,12 +302,12 @@ def pair_table(acc: pd.DataFrame, caption: str, label: str) -> book.Table:
     """Accuracy (%) per method (rows) on each pair's clips (columns), with the number of clip predictions."""
     cols = {}
     for (group, pair), g in acc.groupby(["group", "pair"], sort=False):
-        head = f"{_class(pair[0])} / {_class(pair[1])} ({group.replace('_', '-')})"
-        cols[head] = {r.method: (f"{100 * r.correct / r.clips:.0f} ({r.correct}/{r.clips}, {r.swapped} swapped)"
+        head = f"{_class(pair[0])}/{_class(pair[1])} {group.replace('_', '-')}"
+        cols[head] = {r.method: (f"{100 * r.correct / r.clips:.0f}: {r.correct}/{r.clips} ({r.swapped})"
                                  if r.clips else "no clips") for r in g.itertuples()}
     df = pd.DataFrame(cols)
-    df.insert(0, "method", [name(m) for m in df.index])
-    return book.table(df.reset_index(drop=True), caption, label)
+    df.insert(0, "method", [SHORT[m] for m in df.index])
+    return book.table(df.reset_index(drop=True), f"{caption} {SHORT_NOTE}.", label)
 
 
 def metrics(runs: pd.DataFrame, diffs: pd.DataFrame, baseline: dict) -> dict:
@@ -294,11 +365,12 @@ def confused_pairs(conf: np.ndarray, pairs: dict, top: int = 8) -> book.Table:
         t, p = divmod(int(flat), NUM_CLASSES)
         if off[t, p] == 0:
             break
-        rows.append({"true": f"{_class(t)} {IMIGUE_CLASSES[t]}", "predicted": f"{_class(p)} {IMIGUE_CLASSES[p]}",
-                     "clips": int(conf[t, p]), "share of the true class": conf[t, p] / max(1, conf[t].sum()),
-                     "designed by the generator": kinds.get(frozenset((t, p)), "").replace("_", "-")})
-    return book.table(pd.DataFrame(rows), "The most frequent test confusions (summed over seeds).", "cls-confused",
-                      pct=("share of the true class",))
+        rows.append({"true": f"{_class(t)} {IMIGUE_CLASSES[t]}", "predicted": _class(p),
+                     "clips": int(conf[t, p]), "share (%)": conf[t, p] / max(1, conf[t].sum()),
+                     "designed": kinds.get(frozenset((t, p)), "").replace("_", "-")})
+    return book.table(pd.DataFrame(rows), "The most frequent test confusions (summed over seeds; the predicted class by "
+                      "its code). Share: of the true class's clips; designed: the pair is one the generator designed.", "cls-confused",
+                      pct=("share (%)",))
 
 
 def separation(x: np.ndarray, y: np.ndarray) -> float | None:
@@ -366,6 +438,8 @@ def ablation_differences(abl: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+VARIANT_SHORT = {"cmf_time": "CMF over time", "prm_all": "PRM terms for all", "alpha_0.05": "α = 0.05", "alpha_1": "α = 1",
+                 "rho_0.5": "ρ = 0.5", "rho_0.99": "ρ = 0.99"}
 VARIANT_TEXT = {"cmf_time": "CMF attending over time tokens (this project's reading of the reference code)",
                 "prm_all": "PRM terms for every sample of a class (FR-Head's V0), not TP only",
                 "alpha_0.05": "PRM loss weight α = 0.05 (default 0.2)", "alpha_1": "PRM loss weight α = 1 (default 0.2)",
@@ -373,17 +447,34 @@ VARIANT_TEXT = {"cmf_time": "CMF attending over time tokens (this project's read
 
 
 def ablation_table(d: pd.DataFrame) -> book.Table:
-    df = pd.DataFrame({"variant": [VARIANT_TEXT[v] for v in d["variant"]],
-                       "modifies": [name(m) for m in d["method"]], "seeds": d["n"],
-                       "default: test top-1 (%)": d["base"], "variant: test top-1 (%)": d["variant top-1"],
-                       "variant − default (points)": [f"{100 * m:+.1f}" for m in d["diff_mean"]],
+    df = pd.DataFrame({"variant": [VARIANT_SHORT[v] for v in d["variant"]],
+                       "modifies": [SHORT[m] for m in d["method"]],
+                       "default (%)": d["base"], "variant (%)": d["variant top-1"],
+                       "mean (points)": [f"{100 * m:+.1f}" for m in d["diff_mean"]],
                        "95 % CI (points)": [_ci(lo, hi) for lo, hi in zip(d["ci95_low"], d["ci95_high"])]})
-    return book.table(df, "Ablations on the test split, paired by seed with the default they modify.", "cls-ablations")
+    seeds = "/".join(str(n) for n in sorted(set(d["n"])))
+    return book.table(df, "Ablations: test top-1 of the default and of the variant that modifies it, and their "
+                      f"difference paired by seed ({seeds} seeds). The variants: {'; '.join(VARIANT_TEXT[v] for v in d['variant'])}. "
+                      f"{SHORT_NOTE}.", "cls-ablations")
 
 
 def ablation_findings(d: pd.DataFrame) -> list[str]:
     return [book.verdict(VARIANT_TEXT[r["variant"]], f"the default {name(r['method'])}", r)
             for r in d.to_dict("records")]
+
+
+def analysis_key_results(separation: dict, d: pd.DataFrame) -> book.ResultBox:
+    """Chapter 11's closing box: the feature separation with and without PRM (one seed, so no verdict), and the CMF
+    token ablation's verdict."""
+    a, b = separation.get("rgbpose_cmf_prm"), separation.get("rgbpose_cmf")
+    items = ["The separation of the test features is undefined here, so PRM's effect on them cannot be judged."
+             if a is None or b is None else
+             f"The separation of the test features is {a:.2f} with PRM and {b:.2f} without ("
+             + ("higher" if a > b else "not higher") + " with PRM) on one seed; one seed gives no interval, so this "
+             "is an observation, not a measured effect of PRM."]
+    items += [book.verdict(VARIANT_TEXT[r["variant"]], f"the default {name(r['method'])}", r)
+              for r in d.to_dict("records") if r["variant"] == "cmf_time"]
+    return book.result_box(items, "Key results of this run (test split)")
 
 
 def fusion_table(runs: pd.DataFrame, method: str = "rgbpose_cmf_prm",
@@ -438,18 +529,17 @@ def sweep_gains(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_table(scores: pd.DataFrame, sweep: str) -> book.Table:
+    """One row per method, one column per level; each cell is test top-1 on all classes / on the changed ones."""
     s = scores[scores["sweep"] == sweep]
     rows = []
-    for level, g in s.groupby("level", sort=True):
-        row = {SWEEP_AXIS[sweep]: f"{level:.2f}"}
-        for method, x in g.groupby("method", sort=False):
-            row[f"{name(method)}: all"] = _pm(x["test_top1"])
-            row[f"{name(method)}: changed"] = _pm(x["pair_top1"])
-        rows.append(row)
+    for method, g in s.groupby("method", sort=False):
+        for col, on in (("test_top1", "all"), ("pair_top1", "changed")):
+            rows.append({"method": SHORT[method], "classes": on,
+                         **{f"{level:.2f}": _pm(x[col]) for level, x in g.groupby("level", sort=True)}})
     what = "the twin-candidate classes" if sweep == "cue" else "the classes of the ambiguous pairs"
-    return book.table(pd.DataFrame(rows), f"Sweep of the {SWEEP_AXIS[sweep]}: test top-1 (%) on all classes and on "
-                      f"{what} (\"changed\"), mean ± std over seeds; chance is {100 / 12:.1f} % on 12 classes.",
-                      f"sweep-{sweep}")
+    return book.table(pd.DataFrame(rows), f"Sweep of the {SWEEP_AXIS[sweep]} (columns): test top-1 (%) on all "
+                      f"classes and on {what} (changed), mean ± std over seeds; chance is {100 / 12:.1f} % on 12 "
+                      f"classes. {SHORT_NOTE}; RGB 3D CNN = the SlowOnly RGB pathway.", f"sweep-{sweep}")
 
 
 def cue_table(sw: pd.DataFrame, level: float) -> book.Table:
@@ -500,6 +590,19 @@ def sweep_findings(gains: pd.DataFrame) -> list[str]:
         head = f"At {SWEEP_AXIS[r['sweep']]} {r['level']:.2f}, on the changed classes: "
         items.append(head + book.verdict(name(r["a"]), name(r["b"]), r))
     return items
+
+
+def sweep_key_results(gains: pd.DataFrame) -> book.ResultBox:
+    """Chapter 12's closing box: each gain at the extreme level of its sweep (most RGB-only classes, closest pairs)."""
+    g = gains[gains["on"] == "changed classes"]
+    items = []
+    for sweep, pick in (("cue", max), ("pairs", min)):
+        s = g[g["sweep"] == sweep]
+        if len(s):
+            level = pick(s["level"])
+            items += [f"At {SWEEP_AXIS[sweep]} {level:.2f}: " + book.verdict(name(r["a"]), name(r["b"]), r)
+                      for r in s[s["level"] == level].to_dict("records")]
+    return book.result_box(items, "Key results of this run (test split, changed classes)")
 
 
 def sweep_metrics(gains: pd.DataFrame) -> dict:
