@@ -13,6 +13,7 @@ token grid is part of its config, so for a small input ``build(small=True)`` bui
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -22,7 +23,7 @@ import torch.nn as nn
 from mglib import profiles
 
 # Table 4 of the MMAD paper (004), VideoMAE-S: trainable backbone parameters in the paper's "M" (2^20).
-REPORTED_TABLE4_M = {"full": 20.89, "standard": 0.85, "tia": 0.96, "dsta": 1.80, "dsta-k1": 1.80}
+REPORTED_TABLE4_M = {"full": 20.89, "standard": 0.85, "tia": 0.96, "dsta": 1.80}
 
 
 @dataclass
@@ -165,29 +166,28 @@ def online_models(profile: str = "gpu") -> list[PaperModel]:
 # --- 30: detection on MMA-52 --------------------------------------------------------------------------------------
 
 def detection_models(profile: str = "gpu") -> list[PaperModel]:
+    """Chapter 30's settings at the profile's size, each built from the study's own config (``S.config``)."""
     from mglib.models.vit import VideoViT
-    from mglib.studies import detection as D
+    from mglib.studies import detection as S
+    from mglib.studies.detection.config import FEATURE_VARIANTS, setting_config
+    from mglib.studies.detection.task import DetectionTask
 
-    p = profiles.resolve("30_mmad", profile)
-    overrides = {"optim.epochs": p["epochs"], "optim.batch_size": p["batch_size"], "optim.lr": p["lr"],
-                 "optim.ema_decay": p["ema_decay"], "adapter_lr": p["adapter_lr"], "backbone_lr": p["backbone_lr"],
-                 "pretrain_mode": p["pretrain_mode"], "pretrain_epochs": p["pretrain_epochs"],
-                 "vit.img_size": p["img_size"], "vit.patch_size": p["patch_size"], "vit.dim": p["vit_dim"],
-                 "vit.depth": p["vit_depth"], "vit.heads": p["vit_heads"], "data.window_frames": p["window_frames"],
-                 "head.embd_dim": p["head_dim"], "head.head_dim": p["head_dim"], "head.arch": p["head_arch"],
-                 "head.regression_range": p["regression_range"], "head.mha_win_size": p["head_win"],
-                 "backbone_ckpt": p["backbone_ckpt"], "data.root": p["data_root"]}
+    study = S.config(profiles.resolve("30_mmad", profile))
 
-    class NoWeights(D.DetectionTask):
+    class NoWeights(DetectionTask):
         def load_vit(self):  # the paper-size ViT before its VideoMAE checkpoint is loaded
             return VideoViT(self.cfg.vit)
 
     def small_config(cfg):
         return dataclasses.replace(cfg, vit=dataclasses.replace(cfg.vit, img_size=cfg.vit.patch_size),
-                                   data=dataclasses.replace(cfg.data, window_frames=2 ** cfg.head.arch[2] * 2))
+                                   data=dataclasses.replace(cfg.data, window_frames=math.lcm(
+                                       2 ** cfg.head.arch[2] * cfg.vit.tubelet, cfg.vit.num_frames)))
 
-    def one(name, variant, extra=None, reported=None):
-        cfg = D.detection_config(profile, variant, p["seed"], **{**overrides, **(extra or {})})
+    def one(name, setting, vit=None):
+        cfg = setting_config(study, setting, study.seeds[0])
+        if vit:
+            cfg = dataclasses.replace(cfg, vit=dataclasses.replace(cfg.vit, **vit),
+                                      head=dataclasses.replace(cfg.head, in_dim=vit.get("dim", cfg.vit.dim)))
 
         def build(small=False):
             return NoWeights(small_config(cfg) if small else cfg).build_model()
@@ -195,7 +195,7 @@ def detection_models(profile: str = "gpu") -> list[PaperModel]:
         def example(batch, small):
             c = small_config(cfg) if small else cfg
             length = c.data.window_frames // c.vit.tubelet
-            if variant in D.FEATURE_VARIANTS:
+            if cfg.variant in FEATURE_VARIANTS:
                 x = torch.randn(batch, c.vit.dim, length)
             else:
                 x = torch.randn(batch, 3, c.data.window_frames, c.vit.img_size, c.vit.img_size)
@@ -204,13 +204,12 @@ def detection_models(profile: str = "gpu") -> list[PaperModel]:
 
         task = NoWeights(cfg)
         return PaperModel(f"30_mmad/{name}", build, example, lambda m, b: _to_loss(task.loss(m, b)),
-                          cfg.optim.batch_size, reported, _trainable_under("vit."), main=name == "dsta")
+                          cfg.optim.batch_size, REPORTED_TABLE4_M.get(name), _trainable_under("vit."),
+                          main=name == "dsta")
 
-    out = [one(v, v, reported=REPORTED_TABLE4_M.get(v)) for v in p["variants"]]
-    if p["dsta_literal"] and "dsta" in p["variants"]:
-        out.append(one("dsta-k1", "dsta", {"kernel_s": 1}, REPORTED_TABLE4_M["dsta-k1"]))
+    out = [one(s, s) for s in study.settings]
     # Table 3's VideoMAE-B row (not a gpu-profile run: the notebook trains ViT-S)
-    out.append(one("dsta_vit_b", "dsta", {"vit.dim": 768, "vit.heads": 12}))
+    out.append(one("dsta_vit_b", "dsta", {"dim": 768, "heads": 12}))
     return out
 
 

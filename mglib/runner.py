@@ -54,6 +54,7 @@ STUDY_OF: dict[str, str] = {
     "04_video_encoder": "online", "20_online": "online", "21_online_ablations": "online", "22_online_sweeps": "online",
     "10_classification": "classification", "11_classification_analysis": "classification",
     "12_classification_sweeps": "classification",
+    "30_mmad": "detection", "31_mmad_errors": "detection",
 }
 
 # Parameters that name files or folders: ``data_root`` and names ending in ``weights`` or ``_ckpt``.

@@ -11,8 +11,8 @@ def vit_with(kind, **kw):
     return A.add_adapters(m, A.AdapterConfig(kind=kind, **kw))
 
 
-@pytest.mark.parametrize("kind,kw", [("standard", {}), ("tia", {}), ("dsta", {}), ("dsta", {"kernel_s": 1}),
-                                     ("dsta", {"separate_down": True})])
+@pytest.mark.parametrize("kind,kw", [("standard", {}), ("tia", {}), ("dsta", {}), ("dsta", {"kernel_s": 3}),
+                                     ("dsta", {"kernel_s": 3, "separate_down": False})])
 def test_identity_at_init_and_shapes(kind, kw):
     torch.manual_seed(1)
     x = torch.randn(2 * 3, 2 * 4 * 4, 32)  # B=2, n=3 chunks, t=2, 4×4 tokens
@@ -61,8 +61,8 @@ def test_param_counts_match_table4_on_videomae_s():
     # architectures.md §5: adapters on 12 blocks of VideoMAE-S (C = 384, r = 4)
     assert A.adapter_params(384, 12, A.AdapterConfig(kind="standard")) == 890_496
     assert A.adapter_params(384, 12, A.AdapterConfig(kind="tia")) == 1_006_860
-    shared = A.adapter_params(384, 12, A.AdapterConfig(kind="dsta", kernel_s=1))
-    separate = A.adapter_params(384, 12, A.AdapterConfig(kind="dsta", kernel_s=1, separate_down=True))
+    shared = A.adapter_params(384, 12, A.AdapterConfig(kind="dsta", kernel_s=1, separate_down=False))
+    separate = A.adapter_params(384, 12, A.AdapterConfig(kind="dsta"))  # the default reading
     assert round(shared / 2 ** 20, 2) == 1.38  # eq. 3 as written
     assert round(separate / 2 ** 20, 3) == 1.807  # matches Table 4's 1.80M
     r = A.param_report(1_006_860)

@@ -29,6 +29,20 @@ _PARTS = [
     ("mouth", "mouth", .016, .016, "mouth"),
 ]
 
+# Opt-in colour code (``limb_colours``): one saturated colour per body part and side instead of clothing, so a small
+# network can tell at a few pixels which limb moves. Right side (0) warm, left side (1) cold; eyes and mouth keep
+# their colours, so the face shows where the head points.
+_CODE = {("spine_base", "spine_shoulder"): (200, 200, 200), ("shoulder0", "shoulder1"): (200, 200, 200),
+         ("neck", "neck_top"): (240, 220, 40), ("head", "head"): (240, 220, 40), ("hair_c", "hair_c"): (120, 60, 0),
+         ("shoulder0", "elbow0"): (230, 40, 40), ("elbow0", "wrist0"): (230, 40, 40),
+         ("wrist0", "hand0"): (255, 160, 120), ("fing0", "fing0"): (255, 160, 120),
+         ("shoulder1", "elbow1"): (40, 90, 235), ("elbow1", "wrist1"): (40, 90, 235),
+         ("wrist1", "hand1"): (130, 210, 255), ("fing1", "fing1"): (130, 210, 255),
+         ("hip0", "knee0"): (250, 140, 0), ("knee0", "ankle0"): (250, 140, 0), ("ankle0", "toe0"): (120, 60, 0),
+         ("hip1", "knee1"): (30, 180, 70), ("knee1", "ankle1"): (30, 180, 70), ("ankle1", "toe1"): (0, 90, 40),
+         ("nose", "nose"): (230, 0, 120)}
+_NOSE = ("nose", "nose", .035, .035, "skin")  # drawn in colour-coded renders only: where the face points
+
 
 def background(rng: np.random.Generator, subj: Subject, h: int, w: int, margin: int) -> np.ndarray:
     """A smooth two-colour texture with a wall/floor edge, (h + 2m, w + 2m, 3) float32 in 0..255."""
@@ -58,8 +72,10 @@ def _points(J: dict) -> dict:
 
 
 def render(J: dict, props: dict, subj: Subject, cam: Camera, frames: np.ndarray, rng: np.random.Generator,
-           shake_px: float = 0.5, batch: int = 64) -> np.ndarray:
-    """Render the selected ``frames`` (indices into J's time axis) -> uint8 (len(frames), H, W, 3)."""
+           shake_px: float = 0.5, batch: int = 64, limb_colours: bool = False) -> np.ndarray:
+    """Render the selected ``frames`` (indices into J's time axis) -> uint8 (len(frames), H, W, 3).
+
+    ``limb_colours``: paint each limb in its colour of ``_CODE`` instead of the subject's clothes."""
     H, W = cam.height, cam.width
     margin = 3
     bg = background(rng, subj, H, W, margin)
@@ -75,7 +91,8 @@ def render(J: dict, props: dict, subj: Subject, cam: Camera, frames: np.ndarray,
     colors["sleeve"] = tuple(int(c * 0.8) for c in subj.colors["shirt"])
     colors["shoe"], colors["eye"], colors["mouth"] = (30, 25, 20), (25, 20, 20), (140, 60, 60)
     colors = {k: np.array(v, np.float32) for k, v in colors.items()}
-    keys = sorted({k for part in _PARTS for k in part[:2]})
+    parts = _PARTS + [_NOSE] if limb_colours else _PARTS
+    keys = sorted({k for part in parts for k in part[:2]})
     uvz = {k: cam.project(P[k], shake) for k in keys}
     prop_col = np.array([255, 0, 200], np.float32), np.array([250, 200, 0], np.float32)
     hand_mid = 0.5 * (P["hand0"] + P["hand1"]) + np.array([0, 0.02, -0.05])
@@ -136,10 +153,10 @@ def render(J: dict, props: dict, subj: Subject, cam: Camera, frames: np.ndarray,
                 view += c * (col * shade[..., None] - view)
                 np.copyto(zb, z, where=cover > 0.5)
 
-            for k0, k1, r0, r1, ck in _PARTS:
+            for k0, k1, r0, r1, ck in parts:
                 (u0, zz0), (u1, zz1) = uvz[k0], uvz[k1]
-                draw(u0[idx], zz0[idx], u1[idx], zz1[idx], cam.focal * r0 / zz0[idx], cam.focal * r1 / zz1[idx],
-                     colors[ck])
+                col = np.array(_CODE[k0, k1], np.float32) if limb_colours and (k0, k1) in _CODE else colors[ck]
+                draw(u0[idx], zz0[idx], u1[idx], zz1[idx], cam.focal * r0 / zz0[idx], cam.focal * r1 / zz1[idx], col)
             for name, key, radius, col in (("object", "object", .045, prop_col[0]), ("hat", "hat", .09, prop_col[1]),
                                            ("glasses", "glasses0", .028, colors["eye"]),
                                            ("glasses", "glasses1", .028, colors["eye"])):

@@ -93,7 +93,8 @@ def _film(rng, seed, index, split, vid, subj, n, fps, timeline, prof, knobs, out
     events = [make_event(gestures.MA52[c], s, e, subj, rng, knobs) for s, e, c in timeline]
     J, props = body.animate(subj, n, fps, events, rng)
     cam = make_camera("mma52", rng, prof.size)
-    frames = render(J, props, subj, cam, np.arange(n), rng_for(seed, "mma52", index, 1))
+    frames = render(J, props, subj, cam, np.arange(n), rng_for(seed, "mma52", index, 1),
+                    limb_colours=knobs.limb_colours)
     write_video(mma52.video_path(out, split, vid), frames, fps)
 
 

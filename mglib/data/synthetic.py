@@ -38,6 +38,7 @@ class Knobs:
     pose_noise: float = 1.0  # sensor noise multiplier (Kinect jitter, OpenPose noise and dropouts)
     imbalance: float = 1.0  # long-tail exponent: weight ~ (rank + 1) ** -imbalance, SMG: real share ** imbalance
     num_subjects: int = 0  # 0: the profile's subjects; otherwise this many training subjects
+    limb_colours: bool = False  # RGB: each limb in its own colour instead of clothing (render.py ``_CODE``)
     gap: float = 1.0  # SMG: idle-time multiplier between gestures (smaller -> denser)
     rgb_cue_share: float | None = None  # iMiGUE: share of classes whose cue is RGB-only (None: the designed 2/32)
     pair_distance: float = 1.0  # iMiGUE: contact-site distance of the designed ambiguous pairs, x the body's

@@ -1,4 +1,5 @@
-"""ActionFormer (Zhang et al. 2022): the anchor-free detection head used by AdaTAD and DSTA.
+"""ActionFormer (Zhang et al. 2022): the anchor-free detection head used by AdaTAD and DSTA, and its TemporalMaxer
+variant (Tang et al. 2023), which replaces the transformer pyramid by max-pooling.
 
 Chapter: notebooks/30_mmad.ipynb (detector), notebooks/31_mmad_errors.ipynb (its errors).
 
@@ -13,6 +14,10 @@ Pieces, each following ``happyharrycn/actionformer_release`` (architectures.md �
 - losses: sigmoid focal (α 0.25, γ 2) + DIoU, both divided by an EMA (0.9) of the positive count;
 - inference: sigmoid, pre-NMS threshold and top-k per level, decode, drop short segments, multiclass Gaussian
   Soft-NMS (σ 0.5), keep the top ``max_seg_num``.
+
+TemporalMaxer (``pyramid="maxpool"``, tuantng/temporalmaxer's ``convPooler`` backbone): the same embedding convs,
+no stride-1 blocks, and each downsampling block is a parameter-free MaxPool1d(k 3, s 2, p 1) with the mask downsampled
+by nearest neighbour; neck, heads, assignment, losses and inference are ActionFormer's.
 
 Tensors are channel-first inside the pyramid: features (B, C, T), masks (B, 1, T) bool.
 """
@@ -31,7 +36,8 @@ class ActionFormerConfig:
     in_dim: int = 96
     num_classes: int = 52
     max_seq_len: int = 256
-    arch: tuple[int, int, int] = (2, 2, 5)
+    arch: tuple[int, int, int] = (2, 2, 5)  # (embedding convs, stride-1 blocks, stride-2 blocks)
+    pyramid: str = "transformer"  # "transformer" (ActionFormer) | "maxpool" (TemporalMaxer; no stride-1 blocks)
     embd_dim: int = 512
     embd_kernel: int = 3
     n_head: int = 4
@@ -169,10 +175,26 @@ class TransformerBlock(nn.Module):
         return out, omask
 
 
+class MaxPoolBlock(nn.Module):
+    """TemporalMaxer's downsampling block: max over 3 neighbours with stride 2, no parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.pool = nn.MaxPool1d(3, stride=2, padding=1)
+
+    def forward(self, x, mask):  # (B, C, T), (B, 1, T) → (B, C, T/2), (B, 1, T/2)
+        mask = F.interpolate(mask.to(x.dtype), size=x.shape[-1] // 2, mode="nearest").bool()
+        return self.pool(x) * mask.to(x.dtype), mask
+
+
 class ConvTransformerBackbone(nn.Module):
     def __init__(self, cfg: ActionFormerConfig):
         super().__init__()
+        if cfg.pyramid not in ("transformer", "maxpool"):
+            raise ValueError(f"pyramid {cfg.pyramid!r}: expected 'transformer' or 'maxpool'")
         n_embd, n_stem, n_branch = cfg.arch
+        if cfg.pyramid == "maxpool":
+            n_stem = 0  # TemporalMaxer keeps no stride-1 blocks
         self.embd = nn.ModuleList()
         self.embd_norm = nn.ModuleList()
         for i in range(n_embd):
@@ -182,7 +204,8 @@ class ConvTransformerBackbone(nn.Module):
         self.stem = nn.ModuleList(TransformerBlock(cfg.embd_dim, cfg.n_head, 1, cfg.mha_win_size, cfg.mlp_ratio,
                                                    cfg.path_pdrop, cfg.attn_pdrop, cfg.proj_pdrop)
                                   for _ in range(n_stem))
-        self.branch = nn.ModuleList(TransformerBlock(cfg.embd_dim, cfg.n_head, 2, cfg.mha_win_size, cfg.mlp_ratio,
+        self.branch = nn.ModuleList(MaxPoolBlock() if cfg.pyramid == "maxpool" else
+                                    TransformerBlock(cfg.embd_dim, cfg.n_head, 2, cfg.mha_win_size, cfg.mlp_ratio,
                                                      cfg.path_pdrop, cfg.attn_pdrop, cfg.proj_pdrop)
                                     for _ in range(n_branch))
 

@@ -9,10 +9,11 @@ identity and training starts from the frozen backbone's features.
 Readings of the MMAD paper's open points (architectures.md §8.3), chosen here and stated in the book:
   #1  eqs. 2–3 apply the convs to X̂ on their own right-hand side; we read X̄ (the down-projected tokens), as
       OpenTAD's TIA does.
-  #2  "S-DWConv with kernel 1×1" would be a per-channel scale; ``kernel_s`` (default 3) makes it a per-frame
-      depthwise conv over the (H', W') token grid; ``kernel_s=1`` is the literal variant.
-  #3  one shared W_down (eq. 3, default) or ``separate_down`` (one per path; with kernel_s=1 this gives the
-      1.807·2²⁰ parameters matching Table 4's 1.80M on VideoMAE-S).
+  #2  "S-DWConv with kernel 1×1": ``kernel_s=1`` (default) is the literal per-channel depthwise conv; ``kernel_s=3``
+      makes it a per-frame depthwise conv over the (H', W') token grid.
+  #3  one W_down per path (``separate_down=True``, default) or one shared W_down as eq. 3 writes it.
+      The default (#2 literal, #3 separate) is the reading whose count on VideoMAE-S, 1,895,076 = 1.807·2²⁰, gives
+      Table 4's 1.80M; this project's own reading (shared W_down, 3×3 spatial kernel) is the ablation "DSTA-ours".
   #4  W_up maps the concatenation 2·C/r → C, zero-initialised.
   #5  the temporal path is TIA's: depthwise conv k = 3 then pointwise, over the whole window (all chunks).
   #6  α = β = γ = 1 at initialisation, all learnable.
@@ -39,8 +40,8 @@ class AdapterConfig:
     kind: str = "dsta"  # standard | tia | dsta
     ratio: int = 4
     kernel_t: int = 3
-    kernel_s: int = 3  # DSTA spatial depthwise kernel (ambiguity #2); 1 = the paper's literal 1×1
-    separate_down: bool = False  # DSTA: one W_down per path (ambiguity #3)
+    kernel_s: int = 1  # DSTA spatial depthwise kernel (ambiguity #2): 1 = the paper's literal 1×1
+    separate_down: bool = True  # DSTA: one W_down per path (ambiguity #3); False = eq. 3's shared W_down
     alpha_standard: bool = False  # give the standard adapter a learnable α too (eq. 1 has none)
 
 

@@ -12,7 +12,7 @@ TASKS = {
     "toy": ("mglib.train.toy", "ToyTask"),
     "classification": ("mglib.studies.classification.task", "ClassificationTask"),
     "online": ("mglib.studies.online.task", "OnlineTask"),
-    "detection": ("mglib.studies.detection", "DetectionTask"),
+    "detection": ("mglib.studies.detection.task", "DetectionTask"),
 }
 
 

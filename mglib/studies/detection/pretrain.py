@@ -1,0 +1,219 @@
+"""The backbone before detection: pretraining on synthetic trimmed clips, and the linear probe that checks it.
+
+No VideoMAE weights can be downloaded on the CPU machine, and a ViT trained from scratch on the 120 training videos of
+the ``cpu`` profile stays at the majority class. The paper's backbone was pretrained on a large recognition dataset;
+the stand-in here is a corpus of trimmed single-action clips rendered by the same body model as the MMA-52 stand-in
+(a synthetic MA-52, the recognition dataset MMA-52 was cut from): classes drawn with the training split's class
+frequencies, subjects that appear in no MMA-52 split, and, with probability ``distractor``, a second action of another
+body part during the clip, as in MMA-52's co-occurring instances. The clips are cropped to the person box like the
+detection data. On the gpu profile a VideoMAE checkpoint replaces all of this.
+
+The probe: logistic regression on the frozen, pooled features of the MMA-52 training instance clips, scored on the
+validation instance clips, next to the majority-class accuracy.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mglib import paths
+from mglib.models.vit import VideoMAEPretrainer, VideoViT, ViTConfig, tube_mask
+from mglib.studies.detection.config import DataConfig, DetectionConfig, PretrainConfig
+from mglib.studies.detection.data import (ClipData, crop_resize, data_root, dataset_id, instance_clips, load_split,
+                                          person_box, spread, to_tensor)
+from mglib.train.config import OptimConfig, to_dict
+from mglib.train.task import Task
+
+CORPUS_SUBJECTS = 300  # distinct people in the corpus; their ids start after any MMA-52 subject's
+SUBJECT_BASE = 10_000
+
+
+@dataclass
+class PretrainRun:
+    """What a pretraining run depends on (the engine's config: ``optim`` first-class)."""
+    optim: OptimConfig
+    pretrain: PretrainConfig
+    vit: ViTConfig
+    data: DataConfig
+
+
+def pretrain_run(cfg: DetectionConfig) -> PretrainRun:
+    return PretrainRun(cfg.pretrain.optim, cfg.pretrain, dataclasses.replace(cfg.vit, checkpoint=False), cfg.data)
+
+
+# --- the clip corpus ------------------------------------------------------------------------------------------------
+
+def corpus(run: PretrainRun, class_freq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``run.pretrain.clips`` trimmed clips (N, clip_frames, S, S, 3) uint8 and their action labels (N,)."""
+    from mglib.data import body, gestures, synth_mma52
+    from mglib.data.render import render
+    from mglib.data.synthetic import duration_frames, make_camera, make_event, resolve_knobs
+
+    knobs = resolve_knobs("mma52", **run.data.knobs())
+    size = synth_mma52.PROFILES[run.data.profile].size if run.data.profile in synth_mma52.PROFILES else 64
+    p = np.maximum(class_freq, 0.5) / np.maximum(class_freq, 0.5).sum()  # unseen classes still appear, rarely
+    fps, nf = 30.0, run.vit.num_frames
+    clips, labels = [], []
+    for i in range(run.pretrain.clips):
+        rng = np.random.default_rng([20250, i])
+        sid = SUBJECT_BASE + int(rng.integers(CORPUS_SUBJECTS))
+        subj = body.make_subject(sid, np.random.default_rng([20251, sid]))
+        c = int(rng.choice(52, p=p))
+        prim = gestures.MA52[c]
+        d = duration_frames(prim, subj, rng, knobs, fps)
+        n, s = d + 40, 20
+        events = [make_event(prim, s, s + d - 1, subj, rng, knobs)]
+        if rng.random() < run.pretrain.distractor:
+            others = [k for k in range(52) if body.channels(gestures.MA52[k]) != body.channels(prim)]
+            c2 = int(rng.choice(others, p=p[others] / p[others].sum()))
+            d2 = min(duration_frames(gestures.MA52[c2], subj, rng, knobs, fps), n - 1)
+            s2 = int(rng.integers(0, n - d2))
+            events.append(make_event(gestures.MA52[c2], s2, s2 + d2 - 1, subj, rng, knobs))
+        J, props = body.animate(subj, n, fps, events, rng)
+        frames = render(J, props, subj, make_camera("mma52", rng, size), spread(s, s + d, nf, n), rng,
+                        limb_colours=knobs.limb_colours)
+        box = person_box(frames) if run.data.person_crop else (0, 0, size, size)
+        clips.append(crop_resize(frames, box, run.vit.img_size))
+        labels.append(c)
+    return np.stack(clips), np.asarray(labels)
+
+
+# --- the linear probe ---------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def pooled_features(vit: VideoViT, clips: np.ndarray, batch: int = 64) -> torch.Tensor:
+    """(N, C): the frozen ViT's tokens averaged over space and time, per clip."""
+    was = vit.training
+    vit.eval()
+    out = [vit.features(torch.stack([to_tensor(c) for c in clips[i:i + batch]])).mean(-1)
+           for i in range(0, len(clips), batch)]
+    vit.train(was)
+    return torch.cat(out)
+
+
+def probe(vit: VideoViT, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
+          wd: float = 1e-3) -> dict:
+    """Linear probe: multinomial logistic regression (L-BFGS, L2 weight ``wd``) on standardised frozen features of
+    the training clips; accuracies on both splits and the majority-class accuracy on validation (the share of its
+    most frequent class: the best any constant answer can do)."""
+    ft, fv = pooled_features(vit, train[0]), pooled_features(vit, val[0])
+    yt, yv = torch.from_numpy(train[1]), torch.from_numpy(val[1])
+    mu, sd = ft.mean(0), ft.std(0) + 1e-6
+    ft, fv = (ft - mu) / sd, (fv - mu) / sd
+    W = torch.zeros(ft.shape[1], 52, requires_grad=True)
+    b = torch.zeros(52, requires_grad=True)
+    opt = torch.optim.LBFGS([W, b], max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(ft @ W + b, yt) + wd * W.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    with torch.no_grad():
+        acc_t = float(((ft @ W + b).argmax(1) == yt).float().mean())
+        acc_v = float(((fv @ W + b).argmax(1) == yv).float().mean())
+    return {"train_acc": acc_t, "val_acc": acc_v, "majority": float(np.bincount(val[1]).max() / len(val[1])),
+            "train_clips": int(len(yt)), "val_clips": int(len(yv))}
+
+
+def probe_clips(run: PretrainRun):
+    """((clips, labels) of the training instances, the same of the validation instances)."""
+    return tuple(instance_clips(load_split(run.data, split, run.vit.img_size, run.vit.num_frames))
+                 for split in ("train", "val"))
+
+
+# --- pretraining ----------------------------------------------------------------------------------------------------
+
+class SupervisedPretrainer(nn.Module):
+    def __init__(self, cfg: ViTConfig, num_classes: int = 52):
+        super().__init__()
+        self.encoder = VideoViT(cfg)
+        self.head = nn.Linear(cfg.dim, num_classes)
+
+    def forward(self, x):  # (B, 3, T, S, S) → (B, classes)
+        return self.head(self.encoder.features(x).mean(-1))
+
+
+class PretrainTask(Task):
+    """Supervised (or masked-autoencoding) pretraining on the clip corpus; each evaluation also runs the probe."""
+
+    name = "detection-pretrain"
+    Config = PretrainRun
+
+    def build_model(self):
+        c = self.cfg
+        if c.pretrain.mode == "mae":
+            return VideoMAEPretrainer(c.vit, c.pretrain.decoder_dim, c.pretrain.decoder_depth, 2, c.pretrain.mask_ratio)
+        return SupervisedPretrainer(c.vit)
+
+    def datasets(self):
+        c = self.cfg
+        self.probe_data = probe_clips(c)
+        clips, labels = corpus(c, np.bincount(self.probe_data[0][1], minlength=52).astype(float))
+        k = max(1, int(round(c.pretrain.held_out * len(clips))))
+        return ClipData(clips[k:], labels[k:]), ClipData(clips[:k], labels[:k])
+
+    def loss(self, model, batch):
+        x, y = batch
+        if self.cfg.pretrain.mode == "mae":
+            return model(x), {}
+        return F.cross_entropy(model(x), y), {}
+
+    def evaluate(self, model, loader):
+        total, n, correct = 0.0, 0, 0
+        for x, y in loader:
+            if self.cfg.pretrain.mode == "mae":  # a fixed mask per batch: comparable across epochs
+                mask = tube_mask(x.shape[0], self.cfg.vit.grid, self.cfg.pretrain.mask_ratio,
+                                 generator=torch.Generator().manual_seed(n)).to(x.device)
+                total += float(model(x, mask)) * len(y)
+            else:
+                logits = model(x)
+                total += float(F.cross_entropy(logits, y, reduction="sum"))
+                correct += int((logits.argmax(1) == y).sum())
+            n += len(y)
+        p = probe(model.encoder, *self.probe_data, wd=self.cfg.pretrain.probe_wd)
+        metrics = {"held_out_loss": total / n, "probe_val_acc": p["val_acc"], "probe_majority": p["majority"]}
+        if self.cfg.pretrain.mode == "mae":
+            metrics["score"] = -total / n
+        else:
+            metrics["held_out_acc"] = correct / n
+            metrics["score"] = correct / n
+        return metrics, {}
+
+
+def run_dir(kind: str, cfg) -> Path:
+    """A cache folder per resolved config and data (the annotations and the generator that rendered them), so every
+    setting and seed has its own run, reuse works, and regenerated data is never read through an old run."""
+    blob = json.dumps({"config": to_dict(cfg), "data": dataset_id(data_root(cfg.data))}, sort_keys=True)
+    return paths.CACHE / "detection" / cfg.data.profile / f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+def pretrained_backbone(cfg: DetectionConfig) -> Path:
+    """Train (or reuse) the pretraining run of ``cfg``; returns its folder, holding ``vit.safetensors`` (the encoder
+    that scored best on the held-out clips), ``probe.json`` (its probe) and the engine's ``metrics.json``."""
+    from safetensors.torch import load_file, save_file
+
+    from mglib.train.engine import BEST, fit
+
+    run = pretrain_run(cfg)
+    out = run_dir("pretrain", run)
+    if (out / "vit.safetensors").exists() and (out / "probe.json").exists():
+        return out
+    fit(PretrainTask(run), out, reuse=True)
+    state = load_file(str(out / BEST))
+    vit = VideoViT(run.vit)
+    vit.load_state_dict({k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")})
+    result = probe(vit, *probe_clips(run), wd=run.pretrain.probe_wd)
+    (out / "probe.json").write_text(json.dumps(result, indent=1))
+    save_file(vit.state_dict(), str(out / "vit.safetensors"))
+    return out
