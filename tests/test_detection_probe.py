@@ -92,3 +92,10 @@ def test_tables_quote_the_paper_as_reported():
     rows = {r[0]: r for r in S.report.table3(runs, "AVG").rows}
     assert rows["reported: DSTA, VideoMAE-S"][1:] == ["23.43"]
     assert rows[S.report.NAMES["prior"]][-1] == "5.0" and rows[S.report.NAMES["tia"]][-1] == "11.0 ± 1.0"
+
+
+def test_architecture_figure_is_captioned():
+    book.set_chapter("30_mmad")
+    fig = S.report.architecture_figure()
+    assert fig.png.startswith(b"\x89PNG") and fig.number == "30.1"
+    assert "adapter" in fig.caption and "DSTA" in fig.caption

@@ -88,6 +88,63 @@ def metrics(runs: Runs) -> dict:
 
 # --- the backbone ---------------------------------------------------------------------------------------------------
 
+def architecture_figure() -> book.Figure:
+    """The detector of chapter 30 box by box: person crop, frozen ViT with an adapter after each block, spatial
+    pooling, the ActionFormer pyramid and its shared heads; an inset opens DSTA's two paths."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(9, 4.6))
+    ax.set(xlim=(0, 10), ylim=(0, 5.6))
+    ax.axis("off")
+    colours = {"in": "#eeeeee", "vit": "#dbe9f6", "adapter": "#d9f0d3", "head": "#fde3c8", "out": "#ead7ef"}
+
+    def box(x, y, text, kind, w=1.25, h=0.8):
+        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.04", fc=colours[kind],
+                                    ec="0.3", lw=0.8))
+        ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+    def arrow(a, b, **kw):
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=10, lw=0.9, color="0.25", shrinkA=2,
+                                     shrinkB=2, **kw))
+
+    top = 4.5
+    box(0.7, top, "video\n$T$ frames", "in", w=1.0)
+    box(2.0, top, "person-box\ncrop", "in", w=1.1)
+    box(3.55, top, "ViT block\n(frozen)", "vit")
+    box(4.95, top, "adapter\n(trained)", "adapter", w=1.1)
+    box(6.45, top, "spatial\nmean pool", "in", w=1.1)
+    ax.text(4.25, top + 0.7, "x depth", ha="center", fontsize=9, color="0.3")
+    ax.add_patch(FancyBboxPatch((2.85, top - 0.55), 2.8, 1.1, boxstyle="round,pad=0.02", fc="none", ec="0.5",
+                                ls="--", lw=0.8))
+    for a, b in ((1.2, 1.45), (2.55, 2.93), (4.18, 4.4), (5.5, 5.9)):
+        arrow((a, top), (b, top))
+    box(8.3, top, "features\n$(C, T')$", "in", w=1.1)
+    arrow((7.0, top), (7.75, top))
+    # ActionFormer: a pyramid of levels with strides 1, 2, 4, ... and heads shared across levels
+    levels = [(8.3, 3.1, 1.5), (8.3, 2.35, 1.1), (8.3, 1.6, 0.75)]
+    for i, (x, y, w) in enumerate(levels):
+        box(x, y, f"level {i + 1}, stride {2 ** i}", "head", w=w + 0.6, h=0.5)
+    ax.text(8.3, 1.05, "...", ha="center", fontsize=12)
+    arrow((8.3, top - 0.4), (8.3, 3.37))
+    box(5.6, 2.35, "shared heads\nclass: focal loss\nboundaries: DIoU loss", "head", w=2.0, h=1.05)
+    for _, y, _ in levels:
+        arrow((7.2, y), (6.62, 2.35))
+    box(3.0, 2.35, "decode +\nSoft-NMS", "out", w=1.2)
+    arrow((4.58, 2.35), (3.62, 2.35))
+    box(1.1, 2.35, "segments\n(start, end,\nclass, score)", "out", w=1.5, h=1.0)
+    arrow((2.38, 2.35), (1.87, 2.35))
+    # inset: DSTA opened up
+    ax.text(0.1, 0.8, r"DSTA (eq. 3):  $X \rightarrow W_{down} \rightarrow$ S-DWConv $(\beta)$  |  $W_{down} \rightarrow$ T-DWConv "
+            r"$(\gamma)$ $\rightarrow [\cdot;\cdot] \rightarrow \alpha W_{up} \rightarrow + X$", fontsize=9)
+    fig.tight_layout()
+    return book.figure(fig, "The detector of this chapter. The frozen ViT reads the person crop; an adapter after each "
+                       "block is the only part of the backbone that trains. Tokens are averaged over space, and the "
+                       "ActionFormer pyramid classifies every time step of every level and regresses its distances to "
+                       "the segment's start and end. Bottom: DSTA's spatial and temporal paths (eq. 3).",
+                       "det-architecture")
+
+
 def pretraining_figure(runs: Runs):
     """Pretraining curve (loss per epoch) and the probe's validation accuracy after each epoch, with majority."""
     import matplotlib.pyplot as plt
