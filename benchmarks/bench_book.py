@@ -1,6 +1,7 @@
 """Wall time of executing every notebook of a profile one after another and with the parallel runner, in one run.
 
     python benchmarks/bench_book.py [--profile smoke|cpu] [--jobs N]
+    python benchmarks/bench_book.py --profile cpu --from-build WALL_S   # record a parallel build already made
 
 Each mode runs in a fresh project root of its own (the notebooks, mglib and profiles.yml of this checkout, the
 synthetic data already generated, EMPTY results and caches), so both train everything from scratch. The script
@@ -9,6 +10,10 @@ checks that both modes record identical metrics (every value, bit for bit, apart
 ``benchmarks/records/bench_book_<profile>.json`` (tracked, because a run this long is not repeated by every build;
 the "Building this book" page shows it with the commit and machine it was measured on) and to
 ``results/bench_book/<profile>/``.
+
+``--from-build WALL_S`` records a build that ``make book`` has just made in this checkout instead of running one: the
+per-notebook times from its execution records and WALL_S, the build's measured wall time. It has no sequential run
+(``sequential_s`` is null), so use it only where the two runs do not fit the time at hand, and say so.
 """
 from __future__ import annotations
 
@@ -53,7 +58,10 @@ def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="cpu", choices=("smoke", "cpu"))
     ap.add_argument("--jobs", type=int, default=runner.default_jobs())
+    ap.add_argument("--from-build", type=float, metavar="WALL_S", help="record the build made in this checkout")
     args = ap.parse_args(argv)
+    if args.from_build is not None:
+        return _record(args.profile, _from_build(args.profile, args.from_build))
     t0 = time.perf_counter()
     data.ensure(args.profile)
     data_s = time.perf_counter() - t0
@@ -67,16 +75,31 @@ def main(argv=None) -> dict:
               "notebooks": {nb: {"sequential_s": seq["notebooks"][nb]["wall_time_s"],
                                  "parallel_s": par["notebooks"][nb]["wall_time_s"]} for nb in seq["notebooks"]},
               "env": records.env_info(device="cpu")}
-    out = ROOT / "benchmarks" / "records" / f"bench_book_{args.profile}.json"
-    records.write_json_atomic(out, result)
-    run = mg.Run("bench_book", args.profile, {"jobs": args.jobs})
-    run.log(**{k: result[k] for k in ("sequential_s", "parallel_s", "speedup", "identical_metrics")})
-    run.save("notebooks", result["notebooks"])
-    run.finish()
+    _record(args.profile, result)
     print(f"{args.profile}: sequential {seq['wall_s']:.0f} s, {args.jobs} workers {par['wall_s']:.0f} s "
           f"({result['speedup']}x); recorded metrics identical: {identical}")
     if not identical:
         raise SystemExit("bench_book: the parallel run recorded different metrics from the sequential one")
+    return result
+
+
+def _from_build(profile: str, wall_s: float) -> dict:
+    notebooks, jobs = {}, set()
+    for nb in runner.list_notebooks():
+        rec = json.loads((paths.results_dir(nb, profile) / "execution.json").read_text())
+        notebooks[nb] = {"sequential_s": None, "parallel_s": rec["wall_time_s"]}
+        jobs.add(rec.get("jobs", 1))
+    return {"profile": profile, "jobs": max(jobs), "sequential_s": None, "parallel_s": round(wall_s, 1),
+            "speedup": None, "identical_metrics": None, "notebooks": notebooks, "env": records.env_info(device="cpu")}
+
+
+def _record(profile: str, result: dict) -> dict:
+    records.write_json_atomic(ROOT / "benchmarks" / "records" / f"bench_book_{profile}.json", result)
+    run = mg.Run("bench_book", profile, {"jobs": result["jobs"]})
+    run.log(**{k: result[k] for k in ("sequential_s", "parallel_s", "speedup", "identical_metrics")
+               if result[k] is not None})
+    run.save("notebooks", result["notebooks"])
+    run.finish()
     return result
 
 

@@ -18,7 +18,9 @@ def benchmark(profile: str) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _minutes(seconds: float) -> str:
+def _minutes(seconds: float | None) -> str:
+    if seconds is None:
+        return "not measured"
     return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
@@ -49,6 +51,11 @@ def benchmark_table(profile: str):
     rows.append({"notebook": "**all notebooks (wall)**", "one after another": _minutes(rec["sequential_s"]),
                  f"{rec['jobs']} workers": _minutes(rec["parallel_s"])})
     commit = (rec["env"].get("git_commit") or "unknown")[:10]
+    if rec["sequential_s"] is None:  # bench_book.py --from-build: one parallel build, no sequential run
+        return book.table(pd.DataFrame(rows), f"Executing every {profile} notebook from empty caches with "
+                          f"{rec['jobs']} workers, recorded from a `make book` build (commit {commit}, "
+                          f"{rec['env'].get('cpu_count')} cores). The sequential run was not measured at this "
+                          "profile.", f"bench-{profile}")
     return book.table(pd.DataFrame(rows), f"Executing every {profile} notebook from empty caches, one after another "
                       f"and with {rec['jobs']} workers, in one run of `benchmarks/bench_book.py` (commit {commit}, "
                       f"{rec['env'].get('cpu_count')} cores). In parallel each notebook takes longer, because the "
@@ -59,6 +66,9 @@ def benchmark_summary(profile: str) -> list[str]:
     rec = benchmark(profile)
     if rec is None:
         return [f"No benchmark of the {profile} build is recorded."]
+    if rec["sequential_s"] is None:
+        return [f"At the {profile} profile the notebooks took {_minutes(rec['parallel_s'])} with {rec['jobs']} "
+                "workers; no sequential run was measured in the same session, so there is no speed-up to report."]
     return [f"At the {profile} profile the notebooks took {_minutes(rec['sequential_s'])} one after another and "
             f"{_minutes(rec['parallel_s'])} with {rec['jobs']} workers, a speed-up of {rec['speedup']:.2f}×.",
             "Both runs recorded the same metrics, bit for bit, apart from measured times and speeds."
@@ -71,7 +81,11 @@ def runtime(notebook: str) -> str:
     for profile in ("smoke", "cpu"):
         rec = benchmark(profile)
         if rec and notebook in rec["notebooks"]:
-            parts.append(f"{_minutes(rec['notebooks'][notebook]['sequential_s'])} at `{profile}`")
+            t = rec["notebooks"][notebook]
+            # a notebook in a parallel build still runs on one core, so its time there stands in for a missing
+            # sequential one
+            parts.append(f"{_minutes(t['sequential_s'] if t['sequential_s'] is not None else t['parallel_s'])} "
+                         f"at `{profile}`")
     if not parts:
         return "Runtime: not yet benchmarked."
     return ("Runtime on one core of a 2-core CPU machine, from empty caches: " + ", ".join(parts) + "; the `gpu` "

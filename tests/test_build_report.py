@@ -1,0 +1,44 @@
+"""The building page and the chapters' runtime line read the benchmark records; a record without a sequential run
+(bench_book.py --from-build) is shown as such, never as a speed-up."""
+import json
+
+import pytest
+
+from mglib import build_report
+
+ENV = {"git_commit": "abcdef1234567", "cpu_count": 2}
+
+
+@pytest.fixture
+def records_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(build_report, "BENCH_RECORDS", tmp_path)
+    return tmp_path
+
+
+def _write(folder, profile, **rec):
+    (folder / f"bench_book_{profile}.json").write_text(json.dumps({"profile": profile, "env": ENV, **rec}))
+
+
+def test_side_by_side_record(records_dir):
+    _write(records_dir, "smoke", jobs=2, sequential_s=120.0, parallel_s=70.0, speedup=1.71, identical_metrics=True,
+           notebooks={"02_metrics": {"sequential_s": 20.0, "parallel_s": 24.0}})
+    text = repr(build_report.benchmark_table("smoke"))
+    assert "one after another" in text and "2.0 min" in text and "70 s" in text
+    assert "1.71×" in build_report.benchmark_summary("smoke")[0]
+    assert build_report.runtime("02_metrics").endswith("20 s at `smoke`; the `gpu` profile needs a CUDA machine.")
+
+
+def test_parallel_build_only(records_dir):
+    _write(records_dir, "cpu", jobs=2, sequential_s=None, parallel_s=1500.0, speedup=None, identical_metrics=None,
+           notebooks={"02_metrics": {"sequential_s": None, "parallel_s": 300.0}})
+    text = repr(build_report.benchmark_table("cpu"))
+    assert "not measured" in text and "25.0 min" in text and "speed-up" not in text
+    summary = build_report.benchmark_summary("cpu")
+    assert "no speed-up to report" in summary[0] and len(summary) == 1
+    assert "5.0 min at `cpu`" in build_report.runtime("02_metrics")
+
+
+def test_no_record(records_dir):
+    assert build_report.benchmark("cpu") is None
+    assert build_report.benchmark_summary("cpu") == ["No benchmark of the cpu build is recorded."]
+    assert build_report.runtime("02_metrics") == "Runtime: not yet benchmarked."
