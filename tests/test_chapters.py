@@ -186,3 +186,9 @@ def test_glossary_page_defines_the_notation():
                    "F1 (SMG starter-kit rule)", "F1 (strict one-to-one rule)"):
         assert symbol in text, f"book/glossary.md does not define {symbol}"
     assert "{doc}`glossary`" in (paths.ROOT / "book" / "intro.md").read_text(), "the intro does not link the glossary"
+
+
+@pytest.mark.parametrize("nb", chapters(template=False))
+def test_no_path_of_this_machine_in_stored_outputs(nb):
+    text = (paths.NOTEBOOKS / f"{nb}.ipynb").read_text()
+    assert str(paths.ROOT) not in text, f"{nb}: a stored output holds this checkout's absolute path"
