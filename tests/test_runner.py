@@ -155,8 +155,10 @@ def test_ctrl_c_stops_every_worker_and_keeps_no_partial_notebook(tmp_path):
                                  "02_y": ('profile = "smoke"\n', body("02_y.busy"))},
                       "notebooks:\n  01_x:\n    smoke: {}\n  02_y:\n    smoke: {}\n")
     env = {**os.environ, "MGLIB_ROOT": str(root)}
+    # a shell that starts a job in the background (CI scripts, nohup) hands it SIGINT ignored; a terminal does not
     proc = subprocess.Popen([sys.executable, "-m", "mglib", "run", "--profile", "smoke", "--jobs", "2"], env=env,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     executed = root / "book" / "executed"
     # a fresh virtual environment compiles ipykernel's modules on the first start: allow for it
     deadline = time.time() + 180
