@@ -207,6 +207,30 @@ class Figure:
         return f"Figure {self.number}. {self.caption}"
 
 
+@dataclass
+class Diagram:
+    """Boxes and arrows on a matplotlib axis, in one style for every architecture diagram of the book."""
+
+    ax: object
+    colours: dict  # kind -> face colour
+    width: float = 1.3  # a box's default width, in axis units
+
+    def box(self, x, y, text, kind, w=None, h=0.8):
+        """A rounded box centred at (x, y), filled with the colour of ``kind``."""
+        from matplotlib.patches import FancyBboxPatch
+
+        w = self.width if w is None else w
+        self.ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.04",
+                                         fc=self.colours[kind], ec="0.3", lw=0.8))
+        self.ax.text(x, y, text, ha="center", va="center", fontsize=9)
+
+    def arrow(self, a, b, style="-|>", **kw):
+        from matplotlib.patches import FancyArrowPatch
+
+        self.ax.add_patch(FancyArrowPatch(a, b, arrowstyle=style, mutation_scale=10, lw=0.9, color="0.25",
+                                          shrinkA=2, shrinkB=2, **kw))
+
+
 def figure(fig, caption: str, label: str, dpi: int = 160) -> Figure:
     """A captioned, numbered figure from a matplotlib figure (closed here, so it is not drawn a second time)."""
     import matplotlib.pyplot as plt

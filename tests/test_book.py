@@ -86,3 +86,16 @@ def test_source_excerpt_is_the_code_itself():
     s = book.source(book.pm)
     assert s.name == "mglib.book.pm" and s.code.startswith("def pm(")
     assert "```python\ndef pm(" in s._repr_markdown_()
+
+
+def test_diagram_draws_boxes_in_their_kind_colour_and_arrows():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    d = book.Diagram(ax, {"a": "#ff0000"}, width=2.0)
+    d.box(1, 1, "text", "a")
+    d.arrow((0, 0), (1, 1), style="<|-|>")
+    box, arrow = ax.patches
+    assert box.get_width() == 2.0 and box.get_facecolor()[:3] == (1.0, 0.0, 0.0)
+    assert [t.get_text() for t in ax.texts] == ["text"] and arrow.get_arrowstyle() is not None
+    plt.close(fig)

@@ -71,21 +71,14 @@ def _pm(values) -> str:
 def architecture_figure() -> book.Figure:
     """RGBPoseConv3D with CMF at its two lateral points and PRM on each stream's features, drawn box by box."""
     import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     fig, ax = plt.subplots(figsize=(9, 4.2))
     ax.set(xlim=(0, 10), ylim=(0, 5.4))
     ax.axis("off")
     colours = {"rgb": "#dbe9f6", "pose": "#fde3c8", "cmf": "#d9f0d3", "prm": "#ead7ef", "out": "#eeeeee"}
 
-    def box(x, y, text, kind, w=1.3, h=0.8):
-        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.04", fc=colours[kind],
-                                    ec="0.3", lw=0.8))
-        ax.text(x, y, text, ha="center", va="center", fontsize=9)
-
-    def arrow(a, b, style="-|>", **kw):
-        ax.add_patch(FancyArrowPatch(a, b, arrowstyle=style, mutation_scale=10, lw=0.9, color="0.25",
-                                     shrinkA=2, shrinkB=2, **kw))
+    d = book.Diagram(ax, colours)
+    box, arrow = d.box, d.arrow
 
     rgb_y, pose_y = 4.3, 1.1
     box(0.75, rgb_y, "RGB clip\n$T$ frames", "rgb")

@@ -92,21 +92,15 @@ def architecture_figure() -> book.Figure:
     """The detector of chapter 30 box by box: person crop, frozen ViT with an adapter after each block, spatial
     pooling, the ActionFormer pyramid and its shared heads; an inset opens DSTA's two paths."""
     import matplotlib.pyplot as plt
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.patches import FancyBboxPatch
 
     fig, ax = plt.subplots(figsize=(9, 4.6))
     ax.set(xlim=(0, 10), ylim=(0, 5.6))
     ax.axis("off")
     colours = {"in": "#eeeeee", "vit": "#dbe9f6", "adapter": "#d9f0d3", "head": "#fde3c8", "out": "#ead7ef"}
 
-    def box(x, y, text, kind, w=1.25, h=0.8):
-        ax.add_patch(FancyBboxPatch((x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.04", fc=colours[kind],
-                                    ec="0.3", lw=0.8))
-        ax.text(x, y, text, ha="center", va="center", fontsize=9)
-
-    def arrow(a, b, **kw):
-        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=10, lw=0.9, color="0.25", shrinkA=2,
-                                     shrinkB=2, **kw))
+    d = book.Diagram(ax, colours, width=1.25)
+    box, arrow = d.box, d.arrow
 
     top = 4.5
     box(0.7, top, "video\n$T$ frames", "in", w=1.0)
