@@ -9,6 +9,12 @@ STAMP := $(VENV)/.mglib-installed
 # Override with e.g. `make book OMP_NUM_THREADS=4`.
 OMP_NUM_THREADS ?= 1
 export OMP_NUM_THREADS
+# The same vectorised kernels on every x86 machine (torch's own, MKL's and oneDNN's): a machine with AVX-512 would
+# otherwise round differently from an AVX2 one, and a smoke run's last bits decide e.g. which τ wins a tie.
+ATEN_CPU_CAPABILITY ?= avx2
+MKL_CBWR ?= AVX2
+ONEDNN_MAX_CPU_ISA ?= AVX2
+export ATEN_CPU_CAPABILITY MKL_CBWR ONEDNN_MAX_CPU_ISA
 
 .PHONY: book test install data outputs lock clean-book
 

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_book.py [--profile smoke|cpu] [--jobs N]
     python benchmarks/bench_book.py --profile cpu --from-build WALL_S   # record a parallel build already made
+    python benchmarks/bench_book.py --profile cpu --keep DIR  # keep both modes' project roots (results, notebooks)
 
 Each mode runs in a fresh project root of its own (the notebooks, mglib and profiles.yml of this checkout, the
 synthetic data already generated, EMPTY results and caches), so both train everything from scratch. The script
@@ -18,6 +19,7 @@ per-notebook times from its execution records and WALL_S, the build's measured w
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -59,13 +61,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--profile", default="cpu", choices=("smoke", "cpu"))
     ap.add_argument("--jobs", type=int, default=runner.default_jobs())
     ap.add_argument("--from-build", type=float, metavar="WALL_S", help="record the build made in this checkout")
+    ap.add_argument("--keep", type=Path, metavar="DIR",
+                    help="run in DIR (a new folder) and keep it: each mode's results and executed notebooks")
     args = ap.parse_args(argv)
     if args.from_build is not None:
         return _record(args.profile, _from_build(args.profile, args.from_build))
     t0 = time.perf_counter()
     data.ensure(args.profile)
     data_s = time.perf_counter() - t0
-    with tempfile.TemporaryDirectory() as tmp:
+    if args.keep:
+        if args.keep.exists():  # a kept run is never overwritten
+            raise SystemExit(f"bench_book: --keep {args.keep}: the folder exists; expected a new one")
+        args.keep.mkdir(parents=True)
+    with (contextlib.nullcontext(args.keep) if args.keep else tempfile.TemporaryDirectory()) as tmp:
         seq = _run_mode(args.profile, 1, Path(tmp))
         par = _run_mode(args.profile, args.jobs, Path(tmp))
     identical = all(seq["notebooks"][nb]["metrics"] == par["notebooks"][nb]["metrics"] for nb in seq["notebooks"])

@@ -47,6 +47,17 @@ def paired_difference(a, b, level: float = 0.95) -> dict:
     return out
 
 
+def end_rise(curves, last: int) -> dict:
+    """How much per-seed training curves still rise at the end: for each curve, the rise of the least-squares line
+    through its last ``last`` epochs (slope × (last − 1)); their mean with a t interval, as :func:`paired_difference`
+    against 0. The mean equals the rise of the line through the seed-mean curve."""
+    x = np.asarray(curves, dtype=float)
+    if x.ndim != 2 or x.shape[1] < max(last, 2):
+        raise ValueError(f"end_rise needs curves of at least {max(last, 2)} epochs (got shape {x.shape})")
+    rises = [np.polyfit(np.arange(last), c[-last:], 1)[0] * (last - 1) for c in x]
+    return paired_difference(rises, np.zeros(len(rises)))
+
+
 def verdict(a: str, b: str, diff: dict, scale: float = 100.0, unit: str = "points") -> str:
     """One sentence generated from a :func:`paired_difference` of ``a`` minus ``b``; an interval that contains 0 is
     "no detectable difference at this scale". ``scale`` turns fractions into the unit shown (100: points of %)."""

@@ -99,3 +99,13 @@ def test_diagram_draws_boxes_in_their_kind_colour_and_arrows():
     assert box.get_width() == 2.0 and box.get_facecolor()[:3] == (1.0, 0.0, 0.0)
     assert [t.get_text() for t in ax.texts] == ["text"] and arrow.get_arrowstyle() is not None
     plt.close(fig)
+
+
+def test_end_rise_is_the_fitted_rise_of_the_last_epochs_with_an_interval():
+    curves = [[0.0, 0.5, 0.6, 0.7, 0.8], [0.0, 0.4, 0.6, 0.8, 1.0]]  # last 3 epochs rise by 0.2 and 0.4
+    out = book.end_rise(curves, last=3)
+    assert out["diff_mean"] == pytest.approx(0.3) and out["n"] == 2
+    ref = book.paired_difference([0.2, 0.4], [0.0, 0.0])
+    assert out == {k: pytest.approx(v) for k, v in ref.items()}
+    with pytest.raises(ValueError, match="at least 3 epochs"):
+        book.end_rise([[0.1, 0.2]], last=3)

@@ -165,6 +165,7 @@ def test_report_ci_is_the_paired_t_interval_over_the_same_seeds():
     assert rec["PointTAD + Mamba-MHSA - PointTAD/diff_mean"] == pytest.approx(np.mean(np.subtract(mamba, mhsa)))
     assert rec["PointTAD/f1_mean"] == pytest.approx(np.mean(mhsa)) and rec["trivial baseline/f1_mean"] == 0.1
     assert rec["stream/test_clip_acc"] == 0.9 and rec["stream/majority"] == 0.3
+    assert rec["PointTAD/val_rise_last4/diff_mean"] == pytest.approx(0.057)  # line through 0.5, 0.55, 0.56, 0.56
     text = " ".join(R.findings(runs).items)
     assert "PointTAD + Mamba-MHSA is ahead of PointTAD" in text and "target of 2× is met" in text
     assert "takes 75 % of the predictions" in text  # class 0: 3 of 4 predictions, half of the ground truth

@@ -77,3 +77,14 @@ def test_sweep_parameters():
         config({**p, "difficulty": "imbalance"})
     with pytest.raises(InputError, match="parameter 'gap_values': item 0"):
         config({**p, "gap_values": [0.0]})
+
+
+def test_decoder_defaults_agree_with_the_model_family():
+    from dataclasses import fields
+
+    from mglib.models.pointtad import PointTADConfig
+    from mglib.studies.online.config import OnlineConfig
+
+    model = {f.name: f.default for f in fields(PointTADConfig)}
+    shared = {f.name: f.default for f in fields(OnlineConfig) if f.name in model}
+    assert len(shared) >= 12 and shared == {k: model[k] for k in shared}

@@ -35,3 +35,24 @@ def test_ablation_record_is_the_mean_and_sample_std_per_setting():
     assert rec["num_mamba=1/f1_std"] == pytest.approx(0.1414, abs=1e-4)
     assert rec["num_mamba=2/f1_std"] == 0.0  # one seed: no spread to report
     assert "num_mamba=3/f1_mean" not in rec and rec["trivial baseline/f1"] == 0.1
+
+
+def _runs(curves):
+    return [{"status": "ok", "val_curve": c} for c in curves] + [{"status": "stopped", "val_curve": [0.0] * 6}]
+
+
+def test_plateau_reads_the_end_of_the_validation_curves():
+    flat = _runs([[0.1, 0.5, 0.70, 0.71, 0.70, 0.71], [0.1, 0.5, 0.72, 0.71, 0.72, 0.72], [0.2, 0.4, 0.69, 0.70,
+                                                                                            0.69, 0.69]])
+    p = R.plateau(flat)
+    assert p["trend"] == "level" and p["n"] == 3 and abs(p["diff_mean"]) < 0.01
+    assert "levelled off" in R.plateau_sentence("PointTAD", p)
+    rising = R.plateau(_runs([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.1, 0.2, 0.32, 0.41, 0.52, 0.6]]))
+    assert rising["trend"] == "rising" and rising["diff_mean"] == pytest.approx(0.3, abs=0.01)
+    assert "still rising" in R.plateau_sentence("PointTAD", rising)
+    falling = R.plateau(_runs([[0.1, 0.9, 0.8, 0.7, 0.6, 0.5], [0.1, 0.9, 0.81, 0.7, 0.61, 0.5]]))
+    assert falling["trend"] == "falling"
+    noisy = R.plateau(_runs([[0.1, 0.5, 0.5, 0.6, 0.7, 0.8], [0.1, 0.5, 0.7, 0.7, 0.67, 0.67]]))
+    assert noisy["trend"] == "unclear" and noisy["ci95_low"] < 0 < noisy["ci95_high"]
+    short = R.plateau(_runs([[0.1, 0.2, 0.3]]))
+    assert short == {"trend": "short", "epochs": 3} and "too few" in R.plateau_sentence("PointTAD", short)

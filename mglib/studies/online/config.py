@@ -113,7 +113,11 @@ def stream_config(stream: str, profile: str, data_root: str = "", weights: str =
 
 @dataclass
 class OnlineConfig:
-    """One PointTAD run: the stream that feeds it, the windows, the decoder and the optimiser."""
+    """One PointTAD run: the stream that feeds it, the windows, the decoder and the optimiser.
+
+    The decoder fields repeat ``mglib.models.pointtad.PointTADConfig``'s defaults rather than import them, so that
+    building a config (the runner validates every notebook's parameters) never imports torch; a test keeps the two
+    equal."""
     # paper 000: batch 1, lr 1e-4 halved every 10 epochs, 50 epochs; PointTAD: AdamW, wd 1e-4, grad-clip 0.1
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(
         epochs=50, batch_size=1, lr=1e-4, weight_decay=1e-4, schedule="step", milestones=(10, 20, 30, 40),

@@ -143,15 +143,53 @@ def record(runs: dict, stream: dict) -> dict:
         out |= {f"{r['model']}/{k}": r[k] for k in ("f1_mean", "f1_std", "f1_strict_mean", "f1_strict_std")}
     d = comparison(runs)
     out |= {f"PointTAD + Mamba-MHSA - PointTAD/{k}": d[k] for k in ("diff_mean", "ci95_low", "ci95_high", "n")}
+    for mixer, rs in runs["runs"].items():  # the end of the validation curves (section 3)
+        p = plateau(rs)
+        out |= {f"{MIXERS[mixer]}/val_rise_last{PLATEAU_LAST}/{k}": p[k] for k in ("diff_mean", "ci95_low", "ci95_high")
+                if p.get(k) is not None}
     if "test_clip_acc" in stream:
         out |= {"stream/test_clip_acc": stream["test_clip_acc"], "stream/majority": stream["majority"]}
     return out
 
 
-def plateau(curve: list[float], tail: int = 4) -> float:
-    """Spread (max − min) of the validation F1 over the last ``tail`` epochs."""
-    x = np.asarray(curve[-tail:], dtype=float)
-    return float(x.max() - x.min())
+PLATEAU_LAST = 4  # epochs judged at the end of a validation curve
+PLATEAU_TOLERANCE = 0.02  # a mean rise below 2 points counts as level (chapter 10 uses the same tolerance)
+
+
+def plateau(rs: list[dict], last: int = PLATEAU_LAST) -> dict:
+    """Change of the validation F1 across the last ``last`` epochs (:func:`mglib.book.end_rise` over the seeds) and
+    its reading: ``"rising"`` or ``"falling"`` when the interval excludes 0, ``"level"`` when it does not and the mean
+    change is below the tolerance, ``"unclear"`` otherwise; ``"short"`` for curves of fewer than ``last`` epochs."""
+    curves = [r["val_curve"] for r in rs if r["status"] == "ok"]
+    if len(curves[0]) < last:
+        return {"trend": "short", "epochs": len(curves[0])}
+    p = book.end_rise(curves, last)
+    if p["ci95_low"] is not None and p["ci95_low"] > 0:
+        return p | {"trend": "rising"}
+    if p["ci95_high"] is not None and p["ci95_high"] < 0:
+        return p | {"trend": "falling"}
+    return p | {"trend": "level" if abs(p["diff_mean"]) < PLATEAU_TOLERANCE else "unclear"}
+
+
+_TREND = {"rising": "it is still rising",
+          "falling": "it is falling; the checkpoint of the best validation epoch is the one scored",
+          "level": "it has levelled off (no detectable change, and less than 2 points)",
+          "unclear": "no change is detectable, but the mean change is 2 points or more"}
+
+
+def plateau_sentence(model: str, p: dict, last: int = PLATEAU_LAST) -> str:
+    if p["trend"] == "short":
+        return (f"{model}: {p['epochs']} epochs are too few to judge whether the validation F1 has levelled off "
+                f"(the judgement fits a line through the last {last}).")
+    change = f"{p['diff_mean'] * 100:+.1f} points"
+    if p["ci95_low"] is not None:
+        change += f" (95 % CI [{p['ci95_low'] * 100:+.1f}, {p['ci95_high'] * 100:+.1f}], {p['n']} seeds)"
+    return f"{model}: across the last {last} epochs the validation F1 changes by {change}; {_TREND[p['trend']]}."
+
+
+def plateau_box(runs: dict):
+    return book.result_box([plateau_sentence(MIXERS[m], plateau(rs)) for m, rs in runs["runs"].items()],
+                           "Has the validation F1 levelled off?")
 
 
 def curves_figure(runs: dict):
@@ -209,10 +247,6 @@ def findings(runs: dict):
         out.append(f"{r['model']}: F1 {book.pm(r['f1_mean'], r['f1_std'])} % on test, {ratio:.1f}× the trivial "
                    f"baseline ({book.pm(base)} %); the target of 2× is {'met' if ratio >= 2 else 'not met'}.")
     out.append(book.verdict("PointTAD + Mamba-MHSA", "PointTAD", comparison(runs)))
-    for mixer, rs in runs["runs"].items():
-        spread = max(plateau(r["val_curve"]) for r in rs if r["status"] == "ok")
-        out.append(f"{MIXERS[mixer]}: over the last 4 epochs the validation F1 of every seed stays within "
-                   f"{spread * 100:.1f} points.")
     for d in dominant_class(runs):
         ok = d["pred_share"] <= 0.5 or d["true_share"] > 0.5
         out.append(f"{d['model']}: the most predicted class ({d['class']}) takes {d['pred_share'] * 100:.0f} % of the "
