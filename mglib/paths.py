@@ -13,6 +13,7 @@ BOOK = ROOT / "book"
 EXECUTED = BOOK / "executed"  # papermill output, git-ignored; the toc points here
 CACHE = RESULTS / "cache"  # checkpoints and feature caches shared across runs
 PROFILES_FILE = ROOT / "profiles.yml"
+BENCH_RECORDS = ROOT / "benchmarks" / "records"  # tracked timings of whole-book runs (bench_book.py)
 
 DATASETS = ("smg", "imigue", "mma52")
 

@@ -68,6 +68,14 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
+def cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
+    except OSError:
+        return platform.processor() or None
+
+
 def env_info(device: str | None = None) -> dict:
     versions = {}
     for pkg in PACKAGES:
@@ -80,6 +88,7 @@ def env_info(device: str | None = None) -> dict:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),  # timings differ by CPU generation: a record names the machine it was taken on
         "packages": versions,
         "git_commit": git_commit(),
         "device": device,

@@ -6,8 +6,8 @@ the keys of the notebooks it depends on (so a re-run of chapter 10 makes chapter
 
 Independent notebooks run concurrently (``--jobs``), each in its own worker process with one torch thread, so the
 results are those of a sequential run. The scheduler starts, among the notebooks whose dependencies are done, the
-one with the longest remaining chain of recorded run times first. Ctrl-C stops every worker and leaves no partial
-notebook behind.
+one with the longest remaining chain of recorded run times first (from the last run, else from the tracked book
+benchmark). Ctrl-C stops every worker and leaves no partial notebook behind.
 """
 from __future__ import annotations
 
@@ -196,9 +196,16 @@ class _Task:
 
 
 def _estimate(notebook: str, profile: str) -> float:
+    """The notebook's last run time here; on a first build, its time in the tracked book benchmark (so a fresh
+    clone starts the longest chain first, not the alphabetically first notebooks); else a minute."""
     try:
         return float(json.loads((paths.results_dir(notebook, profile) / "execution.json").read_text())["wall_time_s"])
     except (OSError, ValueError, KeyError, TypeError):
+        pass
+    try:
+        times = json.loads((paths.BENCH_RECORDS / f"bench_book_{profile}.json").read_text())["notebooks"][notebook]
+        return float(times.get("sequential_s") or times["parallel_s"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return 60.0
 
 

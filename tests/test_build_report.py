@@ -4,14 +4,14 @@ import json
 
 import pytest
 
-from mglib import build_report
+from mglib import build_report, paths
 
-ENV = {"git_commit": "abcdef1234567", "cpu_count": 2}
+ENV = {"git_commit": "abcdef1234567", "cpu_count": 2, "cpu_model": "Some CPU"}
 
 
 @pytest.fixture
 def records_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(build_report, "BENCH_RECORDS", tmp_path)
+    monkeypatch.setattr(paths, "BENCH_RECORDS", tmp_path)
     return tmp_path
 
 
@@ -34,7 +34,9 @@ def test_parallel_build_only(records_dir):
     text = repr(build_report.benchmark_table("cpu"))
     assert "not measured" in text and "25.0 min" in text and "speed-up" not in text
     summary = build_report.benchmark_summary("cpu")
-    assert "no speed-up to report" in summary[0] and len(summary) == 1
+    assert "no speed-up to report" in summary[0] and len(summary) == 2
+    assert summary[1] == ("The 2-worker build is within the 30.0 min budget of the cpu book on this 2-core machine "
+                          "(Some CPU).")
     assert "5.0 min at `cpu`" in build_report.runtime("02_metrics")
 
 
@@ -42,3 +44,9 @@ def test_no_record(records_dir):
     assert build_report.benchmark("cpu") is None
     assert build_report.benchmark_summary("cpu") == ["No benchmark of the cpu build is recorded."]
     assert build_report.runtime("02_metrics") == "Runtime: not yet benchmarked."
+
+
+def test_a_build_over_budget_says_so(records_dir):
+    _write(records_dir, "cpu", jobs=2, sequential_s=4000.0, parallel_s=2400.0, speedup=1.67, identical_metrics=True,
+           notebooks={})
+    assert build_report.benchmark_summary("cpu")[-1].startswith("The 2-worker build is over the 30.0 min budget")

@@ -231,3 +231,24 @@ def test_cli_refuses_bad_overrides_of_the_real_chapters_in_one_line(tmp_path, mo
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
     assert not (tmp_path / "executed").exists() and not (tmp_path / "results").exists()
+
+
+def test_a_first_build_orders_by_the_tracked_benchmark(project, monkeypatch):
+    """With no run recorded here, the scheduler's estimates come from the tracked book benchmark, so the longest
+    chain starts first; a notebook that it does not list counts a minute, and a local record wins."""
+    bench = project / "records"
+    bench.mkdir()
+    (bench / "bench_book_cpu.json").write_text(json.dumps({"notebooks": {
+        "01_demo": {"sequential_s": 30.0, "parallel_s": 40.0},
+        "02_long": {"sequential_s": None, "parallel_s": 900.0}}}))
+    monkeypatch.setattr(paths, "BENCH_RECORDS", bench)
+    assert runner._estimate("01_demo", "cpu") == 30.0  # the sequential time, the notebook alone
+    assert runner._estimate("02_long", "cpu") == 900.0  # an older, parallel-only record
+    assert runner._estimate("03_new", "cpu") == 60.0
+    assert runner._estimate("01_demo", "smoke") == 60.0  # no record for that profile
+    records.write_json_atomic(project / "results" / "01_demo" / "cpu" / "execution.json", {"wall_time_s": 12.5})
+    assert runner._estimate("01_demo", "cpu") == 12.5
+    tasks = {n: runner._Task(n, {}, deps, runner._estimate(n, "cpu"))
+             for n, deps in (("01_demo", ()), ("02_long", ()), ("03_new", ("01_demo",)))}
+    order = runner._Scheduler(tasks, "cpu", 1, "")._ready()
+    assert [t.name for t in order] == ["02_long", "01_demo"]  # 900 s alone beats 12.5 + 60 s
