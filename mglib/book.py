@@ -58,6 +58,40 @@ def end_rise(curves, last: int) -> dict:
     return paired_difference(rises, np.zeros(len(rises)))
 
 
+PLATEAU_TOLERANCE = 0.02  # a mean end rise under 2 points (of a score in [0, 1]) counts as level
+
+_TREND = {"rising": "it is still rising",
+          "falling": "it is falling; the checkpoint of the best validation epoch is the one scored",
+          "level": "it has levelled off (no detectable change, and less than 2 points)",
+          "unclear": "no change is detectable, but the mean change is 2 points or more"}
+
+
+def plateau(curves, last: int) -> dict:
+    """:func:`end_rise` of per-seed validation curves and its reading: ``"rising"`` or ``"falling"`` when the
+    interval excludes 0, ``"level"`` when it does not and the mean change is below :data:`PLATEAU_TOLERANCE`,
+    ``"unclear"`` otherwise; ``"short"`` for curves of fewer than ``last`` epochs. Every study judges its curves so."""
+    epochs = min(len(c) for c in curves)
+    if epochs < max(last, 2):
+        return {"trend": "short", "epochs": epochs}
+    p = end_rise(curves, last)
+    if p["ci95_low"] is not None and p["ci95_low"] > 0:
+        return p | {"trend": "rising"}
+    if p["ci95_high"] is not None and p["ci95_high"] < 0:
+        return p | {"trend": "falling"}
+    return p | {"trend": "level" if abs(p["diff_mean"]) < PLATEAU_TOLERANCE else "unclear"}
+
+
+def plateau_sentence(model: str, p: dict, last: int, metric: str) -> str:
+    """One sentence from :func:`plateau`'s result ``p`` for ``model``'s validation ``metric``."""
+    if p["trend"] == "short":
+        return (f"{model}: {p['epochs']} epochs are too few to judge whether the validation {metric} has levelled "
+                f"off (the judgement fits a line through the last {last}).")
+    change = f"{p['diff_mean'] * 100:+.1f} points"
+    if p["ci95_low"] is not None:
+        change += f" (95 % CI [{p['ci95_low'] * 100:+.1f}, {p['ci95_high'] * 100:+.1f}], {p['n']} seeds)"
+    return f"{model}: across the last {last} epochs the validation {metric} changes by {change}; {_TREND[p['trend']]}."
+
+
 def verdict(a: str, b: str, diff: dict, scale: float = 100.0, unit: str = "points") -> str:
     """One sentence generated from a :func:`paired_difference` of ``a`` minus ``b``; an interval that contains 0 is
     "no detectable difference at this scale". ``scale`` turns fractions into the unit shown (100: points of %)."""

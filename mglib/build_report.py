@@ -81,7 +81,7 @@ def benchmark_summary(profile: str) -> list[str]:
         verdict = "within" if rec["parallel_s"] <= budget else "over"
         cpu = rec["env"].get("cpu_model") or "CPU model not recorded"
         lines.append(f"The {rec['jobs']}-worker build is {verdict} the {_minutes(budget)} budget of the {profile} book "
-                     f"on this {rec['env'].get('cpu_count')}-core machine ({cpu}).")
+                     f"on the {rec['env'].get('cpu_count')}-core machine it was measured on ({cpu}).")
     return lines
 
 

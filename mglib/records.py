@@ -68,6 +68,9 @@ def git_commit() -> str | None:
     return out.stdout.strip() + ("+dirty" if dirty else "")
 
 
+KERNEL_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
+
+
 def cpu_model() -> str | None:
     try:
         with open("/proc/cpuinfo") as f:
@@ -89,6 +92,9 @@ def env_info(device: str | None = None) -> dict:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "cpu_model": cpu_model(),  # timings differ by CPU generation: a record names the machine it was taken on
+        # these select torch's, MKL's and oneDNN's kernels and thread count, which change the last bits of training
+        # (enough for chaotic runs to diverge), so a record keeps them
+        "kernel_env": {k: os.environ[k] for k in KERNEL_ENV if k in os.environ},
         "packages": versions,
         "git_commit": git_commit(),
         "device": device,

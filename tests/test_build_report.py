@@ -35,8 +35,8 @@ def test_parallel_build_only(records_dir):
     assert "not measured" in text and "25.0 min" in text and "speed-up" not in text
     summary = build_report.benchmark_summary("cpu")
     assert "no speed-up to report" in summary[0] and len(summary) == 2
-    assert summary[1] == ("The 2-worker build is within the 30.0 min budget of the cpu book on this 2-core machine "
-                          "(Some CPU).")
+    assert summary[1] == ("The 2-worker build is within the 30.0 min budget of the cpu book on the 2-core machine it "
+                          "was measured on (Some CPU).")
     assert "5.0 min at `cpu`" in build_report.runtime("02_metrics")
 
 

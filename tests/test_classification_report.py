@@ -123,15 +123,18 @@ def test_pair_accuracy_counts_swaps(monkeypatch):
 
 
 def test_plateau_measures_the_end_of_the_curves():
-    rows = [{"method": "poseconv3d", "seed": s, "epoch": e, "train_loss": 1.0, "val_top1": min(0.6, 0.1 * e)}
+    rows = [{"method": "poseconv3d", "seed": s, "epoch": e, "train_loss": 1.0, "val_top1": min(0.6, 0.1 * e) + s / 100}
             for s in range(2) for e in range(1, 13)]
-    rows += [{"method": "rgb3d", "seed": 0, "epoch": e, "train_loss": 1.0, "val_top1": 0.05 * e} for e in range(1, 13)]
-    p = report.plateau(pd.DataFrame(rows), last=5).set_index("method")
-    assert p.loc["poseconv3d", "change"] == pytest.approx(0.0, abs=1e-12)  # flat from epoch 6 on
-    assert p.loc["poseconv3d", "total"] == pytest.approx(0.5)
-    assert p.loc["rgb3d", "change"] == pytest.approx(0.2)  # 0.05 a step over 4 steps
-    assert "still rises" in report.plateau_sentence(p.reset_index())
-    assert "has levelled off" in report.plateau_sentence(p.reset_index(), methods=("poseconv3d",))
+    rows += [{"method": "rgb3d", "seed": s, "epoch": e, "train_loss": 1.0, "val_top1": (0.05 + s / 100) * e}
+             for s in range(3) for e in range(1, 13)]
+    p = report.plateau(pd.DataFrame(rows), last=5)
+    assert p["poseconv3d"]["trend"] == "level" and p["poseconv3d"]["diff_mean"] == pytest.approx(0.0, abs=1e-12)
+    assert p["rgb3d"]["trend"] == "rising" and p["rgb3d"]["diff_mean"] == pytest.approx(0.24)  # 0.05-0.07 a step
+    lines = report.plateau_sentence(p)
+    assert "PoseConv3D: across the last 5 epochs" in lines[0] and "levelled off" in lines[0]
+    assert "still rising" in lines[1]
+    short = report.plateau(pd.DataFrame([r for r in rows if r["epoch"] <= 3]), last=5)
+    assert report.plateau_sentence(short) == ["Too few epochs to judge whether validation accuracy has levelled off."]
 
 
 def test_sweep_gains_are_paired_per_level():

@@ -33,3 +33,12 @@ def test_nan_is_refused(tmp_path):
 
 def test_relative_paths_hide_the_machine():
     assert paths.relative(paths.ROOT / "results" / "x") == "results/x"
+
+
+def test_env_names_the_cpu_and_the_kernel_settings(monkeypatch):
+    """Runs under other kernel settings differ in their last bits, so the environment record keeps them."""
+    monkeypatch.setenv("MKL_CBWR", "AVX2")
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    env = records.env_info()
+    assert env["kernel_env"]["MKL_CBWR"] == "AVX2" and "ATEN_CPU_CAPABILITY" not in env["kernel_env"]
+    assert env["cpu_model"] is None or isinstance(env["cpu_model"], str)

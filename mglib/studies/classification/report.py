@@ -225,29 +225,22 @@ def curves(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plateau(curves: pd.DataFrame, last: int = 5) -> pd.DataFrame:
-    """Per method, on the validation top-1 curve averaged over seeds: the rise across the last ``last`` epochs of a
-    least-squares line through them (a fraction; near 0 on a plateau), and the total rise from the first epoch."""
-    rows = []
+def plateau(curves: pd.DataFrame, last: int = 5) -> dict:
+    """{method: :func:`mglib.book.plateau` of its per-seed validation top-1 curves}, judged over the last ``last``
+    epochs."""
+    out = {}
     for method, g in curves.groupby("method", sort=False):
-        mean = g.groupby("epoch")["val_top1"].mean().sort_index().to_numpy()
-        if len(mean) >= last:
-            slope = np.polyfit(np.arange(last), mean[-last:], 1)[0]
-            rows.append({"method": method, "epochs": len(mean), "end": mean[-1], "change": slope * (last - 1),
-                         "total": mean[-1] - mean[0]})
-    return pd.DataFrame(rows)
+        per_seed = [s.sort_values("epoch")["val_top1"].to_numpy() for _, s in g.groupby("seed")]
+        out[method] = book.plateau(per_seed, last)
+    return out
 
 
-def plateau_sentence(p: pd.DataFrame, methods=("stgcn", "poseconv3d", "rgb3d"), last: int = 5) -> str:
-    rows = [r for r in p.itertuples() if r.method in methods]
-    if not rows:
-        return "Too few epochs to judge whether validation accuracy has levelled off."
-    parts = [f"{name(r.method)} {100 * r.change:+.1f} (of {100 * r.total:+.1f} since epoch 1)" for r in rows]
-    flat = all(abs(r.change) < 0.02 for r in rows)
-    return (f"Rise of the single-stream validation top-1 across the last {last} epochs, from a line fitted through "
-            f"them (points, curves averaged over seeds): {', '.join(parts)}; "
-            + ("every single-stream model has levelled off (|rise| < 2 points)." if flat else
-               "at least one single-stream model still rises or falls by 2 points or more."))
+def plateau_sentence(p: dict, methods=("stgcn", "poseconv3d", "rgb3d"), last: int = 5) -> list[str]:
+    """One sentence per single-stream model (the two-stream models are fine-tuned for a few epochs from them)."""
+    judged = {m: t for m, t in p.items() if m in methods and t["trend"] != "short"}
+    if not judged:
+        return ["Too few epochs to judge whether validation accuracy has levelled off."]
+    return [book.plateau_sentence(name(m), t, last, "top-1") for m, t in judged.items()]
 
 
 def curves_figure(curves: pd.DataFrame, baseline: dict) -> book.Figure:

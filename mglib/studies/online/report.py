@@ -153,38 +153,15 @@ def record(runs: dict, stream: dict) -> dict:
 
 
 PLATEAU_LAST = 4  # epochs judged at the end of a validation curve
-PLATEAU_TOLERANCE = 0.02  # a mean rise below 2 points counts as level (chapter 10 uses the same tolerance)
 
 
 def plateau(rs: list[dict], last: int = PLATEAU_LAST) -> dict:
-    """Change of the validation F1 across the last ``last`` epochs (:func:`mglib.book.end_rise` over the seeds) and
-    its reading: ``"rising"`` or ``"falling"`` when the interval excludes 0, ``"level"`` when it does not and the mean
-    change is below the tolerance, ``"unclear"`` otherwise; ``"short"`` for curves of fewer than ``last`` epochs."""
-    curves = [r["val_curve"] for r in rs if r["status"] == "ok"]
-    if len(curves[0]) < last:
-        return {"trend": "short", "epochs": len(curves[0])}
-    p = book.end_rise(curves, last)
-    if p["ci95_low"] is not None and p["ci95_low"] > 0:
-        return p | {"trend": "rising"}
-    if p["ci95_high"] is not None and p["ci95_high"] < 0:
-        return p | {"trend": "falling"}
-    return p | {"trend": "level" if abs(p["diff_mean"]) < PLATEAU_TOLERANCE else "unclear"}
-
-
-_TREND = {"rising": "it is still rising",
-          "falling": "it is falling; the checkpoint of the best validation epoch is the one scored",
-          "level": "it has levelled off (no detectable change, and less than 2 points)",
-          "unclear": "no change is detectable, but the mean change is 2 points or more"}
+    """:func:`mglib.book.plateau` of the validation F1 curves of the runs that finished."""
+    return book.plateau([r["val_curve"] for r in rs if r["status"] == "ok"], last)
 
 
 def plateau_sentence(model: str, p: dict, last: int = PLATEAU_LAST) -> str:
-    if p["trend"] == "short":
-        return (f"{model}: {p['epochs']} epochs are too few to judge whether the validation F1 has levelled off "
-                f"(the judgement fits a line through the last {last}).")
-    change = f"{p['diff_mean'] * 100:+.1f} points"
-    if p["ci95_low"] is not None:
-        change += f" (95 % CI [{p['ci95_low'] * 100:+.1f}, {p['ci95_high'] * 100:+.1f}], {p['n']} seeds)"
-    return f"{model}: across the last {last} epochs the validation F1 changes by {change}; {_TREND[p['trend']]}."
+    return book.plateau_sentence(model, p, last, "F1")
 
 
 def plateau_box(runs: dict):
