@@ -78,7 +78,9 @@ def plateau(curves, last: int) -> dict:
         return p | {"trend": "rising"}
     if p["ci95_high"] is not None and p["ci95_high"] < 0:
         return p | {"trend": "falling"}
-    return p | {"trend": "level" if abs(p["diff_mean"]) < PLATEAU_TOLERANCE else "unclear"}
+    # judged on the value the sentence shows (0.1 point), so that "+2.0 points" is never called "less than 2 points"
+    shown = abs(round(p["diff_mean"] * 100, 1))
+    return p | {"trend": "level" if shown < PLATEAU_TOLERANCE * 100 else "unclear"}
 
 
 def plateau_sentence(model: str, p: dict, last: int, metric: str) -> str:

@@ -109,3 +109,16 @@ def test_end_rise_is_the_fitted_rise_of_the_last_epochs_with_an_interval():
     assert out == {k: pytest.approx(v) for k, v in ref.items()}
     with pytest.raises(ValueError, match="at least 3 epochs"):
         book.end_rise([[0.1, 0.2]], last=3)
+
+
+def test_plateau_verdict_agrees_with_the_rise_it_shows():
+    """A mean rise that prints as +2.0 points is not called "less than 2 points"; +1.9 is."""
+    base = [0.5, 0.5, 0.5, 0.5]
+    near = [[0.0] + [v + d * i / 3 for i, v in enumerate(base)] for d in (0.0, 0.0398)]  # rises 0 and 3.98 → 1.99
+    p = book.plateau(near, last=4)
+    assert p["ci95_low"] < 0 < p["ci95_high"] and round(p["diff_mean"] * 100, 1) == 2.0 and p["trend"] == "unclear"
+    sentence = book.plateau_sentence("M", p, 4, "F1")
+    assert "+2.0 points" in sentence and "2 points or more" in sentence
+    below = book.plateau([[0.0] + [v + d * i / 3 for i, v in enumerate(base)] for d in (0.0, 0.038)], last=4)
+    assert below["trend"] == "level"  # 1.9 points
+    assert book.plateau([[0.1, 0.2, 0.3]], last=4) == {"trend": "short", "epochs": 3}
