@@ -70,7 +70,7 @@ def plateau(curves, last: int) -> dict:
     """:func:`end_rise` of per-seed validation curves and its reading: ``"rising"`` or ``"falling"`` when the
     interval excludes 0, ``"level"`` when it does not and the mean change is below :data:`PLATEAU_TOLERANCE`,
     ``"unclear"`` otherwise; ``"short"`` for curves of fewer than ``last`` epochs. Every study judges its curves so."""
-    epochs = min(len(c) for c in curves)
+    epochs = min((len(c) for c in curves), default=0)  # no curves: every run was stopped
     if epochs < max(last, 2):
         return {"trend": "short", "epochs": epochs}
     p = end_rise(curves, last)

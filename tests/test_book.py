@@ -122,3 +122,4 @@ def test_plateau_verdict_agrees_with_the_rise_it_shows():
     below = book.plateau([[0.0] + [v + d * i / 3 for i, v in enumerate(base)] for d in (0.0, 0.038)], last=4)
     assert below["trend"] == "level"  # 1.9 points
     assert book.plateau([[0.1, 0.2, 0.3]], last=4) == {"trend": "short", "epochs": 3}
+    assert book.plateau([], last=4) == {"trend": "short", "epochs": 0}
