@@ -62,8 +62,8 @@ PLATEAU_TOLERANCE = 0.02  # a mean end rise under 2 points (of a score in [0, 1]
 
 _TREND = {"rising": "it is still rising",
           "falling": "it is falling; the checkpoint of the best validation epoch is the one scored",
-          "level": "it has levelled off (no detectable change, and less than 2 points)",
-          "unclear": "no change is detectable, but the mean change is 2 points or more"}
+          "level": f"it has levelled off (no detectable change, and less than {PLATEAU_TOLERANCE * 100:g} points)",
+          "unclear": f"no change is detectable, but the mean change is {PLATEAU_TOLERANCE * 100:g} points or more"}
 
 
 def plateau(curves, last: int) -> dict:

@@ -15,7 +15,7 @@ BUDGET_S = {"cpu": 30 * 60}
 
 def benchmark(profile: str) -> dict | None:
     """The recorded sequential-vs-parallel run of ``profile``, or None when it was never measured."""
-    path = paths.BENCH_RECORDS / f"bench_book_{profile}.json"
+    path = paths.bench_record(profile)
     return json.loads(path.read_text()) if path.exists() else None
 
 

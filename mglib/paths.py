@@ -27,6 +27,11 @@ def results_dir(notebook: str, profile: str) -> Path:
     return RESULTS / notebook / profile
 
 
+def bench_record(profile: str) -> Path:
+    """The tracked sequential-vs-parallel timing of a whole ``profile`` build (benchmarks/bench_book.py)."""
+    return BENCH_RECORDS / f"bench_book_{profile}.json"
+
+
 def relative(path) -> str:
     """Path shown relative to the project root, so printed output is the same on every machine."""
     p = Path(path).resolve()

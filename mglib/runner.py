@@ -203,7 +203,7 @@ def _estimate(notebook: str, profile: str) -> float:
     except (OSError, ValueError, KeyError, TypeError):
         pass
     try:
-        times = json.loads((paths.BENCH_RECORDS / f"bench_book_{profile}.json").read_text())["notebooks"][notebook]
+        times = json.loads(paths.bench_record(profile).read_text())["notebooks"][notebook]
         return float(times.get("sequential_s") or times["parallel_s"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return 60.0
