@@ -9,11 +9,10 @@ STAMP := $(VENV)/.mglib-installed
 # Override with e.g. `make book OMP_NUM_THREADS=4`.
 OMP_NUM_THREADS ?= 1
 export OMP_NUM_THREADS
-# Smoke runs take the AVX2 kernels of torch, MKL and oneDNN on every x86 machine: nbval compares their outputs with
-# the stored ones, and an AVX-512 machine rounds differently, enough to flip e.g. which τ wins a tie. The other
-# profiles keep the machine's fastest kernels (bitwise repeatable on one machine, not across CPU generations).
+# The tests and `make outputs` take the AVX2 kernels of torch, MKL and oneDNN on every x86 machine, as `mglib run` and
+# `mglib book` give every notebook kernel (see runner.X86_KERNELS): nbval compares outputs with the stored ones, and
+# an AVX-512 machine rounds differently, enough to flip e.g. which τ wins a tie.
 SMOKE_KERNELS := ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 ONEDNN_MAX_CPU_ISA=AVX2
-KERNELS := $(if $(filter smoke,$(PROFILE)),$(SMOKE_KERNELS))
 
 .PHONY: book test install data outputs lock clean-book
 
@@ -31,7 +30,7 @@ data: $(STAMP)
 	$(PY) -m mglib data ensure --profile $(PROFILE)
 
 book: $(STAMP)
-	$(KERNELS) $(PY) -m mglib book --profile $(PROFILE)
+	$(PY) -m mglib book --profile $(PROFILE)
 
 test: $(STAMP)
 	$(PY) -m mglib data ensure --profile smoke

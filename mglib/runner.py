@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -35,6 +36,20 @@ DEPENDS: dict[str, tuple[str, ...]] = {
     "22_online_sweeps": ("20_online",),
     "31_mmad_errors": ("30_mmad",),
 }
+
+# Every notebook kernel takes the AVX2 kernels of torch, MKL and oneDNN on x86 unless the caller chose others:
+# - the same floats on every x86 CPU (an AVX-512 machine rounds differently, enough for chaotic training to diverge);
+# - MKL's default dispatch skips AVX2 on AMD CPUs: pinned, a ViT training step ran about 1.35x faster on the
+#   2-core AMD EPYC that times this book (benchmarks/records/bench_book_cpu.json names the machine).
+X86_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def kernel_env() -> dict[str, str]:
+    """The environment a notebook kernel gets on top of ours: the x86 kernel pins, where not already set."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return {}
+    return {k: v for k, v in X86_KERNELS.items() if k not in os.environ}
+
 
 # The page on building the book reports every other notebook's execution, so it runs after all of them.
 LAST = "90_building_the_book"
@@ -104,12 +119,16 @@ def _source_digest() -> str:
     return h.hexdigest()
 
 
-def cache_key(notebook: str, params: dict, source_digest: str | None = None, upstream: dict | None = None) -> str:
-    """``upstream``: the cache keys of the executed notebooks this one depends on."""
+def cache_key(notebook: str, params: dict, source_digest: str | None = None, upstream: dict | None = None,
+              kernels: dict | None = None) -> str:
+    """``upstream``: the cache keys of the executed notebooks this one depends on; ``kernels``: the worker's
+    ``records.KERNEL_ENV`` variables (other kernels give other floats, so a notebook run under others is stale)."""
     with open(paths.NOTEBOOKS / f"{notebook}.ipynb") as f:
         nb = json.load(f)
     cells = [(c["cell_type"], "".join(c["source"])) for c in nb["cells"]]  # outputs do not matter
     blob = {"cells": cells, "params": params, "mglib": source_digest or _source_digest()}
+    if kernels:
+        blob["kernels"] = kernels
     if upstream:
         blob["upstream"] = upstream
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
@@ -241,7 +260,11 @@ class _Scheduler:
         return {d: _stored_key(paths.EXECUTED / f"{d}.ipynb") for d in dependencies(task.name)}
 
     def _start(self, task: _Task) -> None:
-        key = cache_key(task.name, task.params, self.digest, self._upstream_keys(task))
+        env = {**os.environ, **kernel_env()}
+        if self.jobs > 1:  # one torch thread per worker: no oversubscription, and a sequential run's floats
+            env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        kernels = {k: env[k] for k in records.KERNEL_ENV if k in env}
+        key = cache_key(task.name, task.params, self.digest, self._upstream_keys(task), kernels)
         out = paths.EXECUTED / f"{task.name}.ipynb"
         if not task.force and _stored_key(out) == key:
             task.state = "cached"
@@ -251,9 +274,6 @@ class _Scheduler:
         job = {"input": str(paths.NOTEBOOKS / f"{task.name}.ipynb"), "tmp": str(_running_path(task.name)),
                "out": str(out), "params": task.params, "profile": self.profile, "key": key,
                "cwd": str(paths.NOTEBOOKS)}
-        env = dict(os.environ)
-        if self.jobs > 1:  # one torch thread per worker: no oversubscription, and a sequential run's floats
-            env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         task.log = tempfile.TemporaryFile(mode="w+")
         # a session of its own: Ctrl-C reaches only this process, which then stops the workers cleanly
         task.proc = subprocess.Popen([sys.executable, "-c", "import json, sys; from mglib import runner; "

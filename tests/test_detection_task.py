@@ -10,7 +10,9 @@ from mglib.models import actionformer as AF
 from mglib.models.vit import VideoViT
 from mglib.studies import detection as S
 from mglib.studies.detection import data as D
-from mglib.studies.detection.config import FEATURE_VARIANTS, SETTINGS, setting_config
+from mglib.errors import InputError
+from mglib.studies.detection import report as R
+from mglib.studies.detection.config import FEATURE_VARIANTS, SETTINGS, seeds_of, setting_config
 from mglib.studies.detection.task import DetectionTask, predictions, topk_detections
 
 TINY = {"img_size": 16, "patch_size": 8, "clip_frames": 8, "vit_dim": 16, "vit_depth": 2, "vit_heads": 2,
@@ -106,3 +108,21 @@ def test_a_setting_config_differs_only_in_variant_seed_and_adapter_reading():
     assert (a.adapter.kernel_s, a.adapter.separate_down) == (1, True)
     assert (b.adapter.kernel_s, b.adapter.separate_down) == (3, False)
     assert dataclasses.replace(b, adapter=a.adapter) == a
+
+
+def test_side_seeds_cut_only_the_rows_outside_the_papers_table4():
+    study = S.config({**TINY, "seeds": [0, 1, 2, 3, 4], "side_seeds": [0, 1, 2]})
+    assert seeds_of(study, "dsta") == seeds_of(study, "snippet") == (0, 1, 2, 3, 4)
+    assert seeds_of(study, "pointtad") == seeds_of(study, "temporalmaxer") == seeds_of(study, "dsta-ours") == (0, 1, 2)
+    assert seeds_of(S.config({**TINY, "seeds": [0, 1]}), "pointtad") == (0, 1)  # [] = every seed
+    with pytest.raises(InputError, match="side_seeds.*a subset of seeds"):
+        S.config({**TINY, "seeds": [0, 1], "side_seeds": [0, 5]})
+
+
+def test_captions_name_the_rows_that_ran_fewer_seeds():
+    study = S.config({**TINY, "seeds": [0, 1, 2], "side_seeds": [0, 1]})
+    rows = [{"setting": s, "seed": k, "amplitude": study.detection.data.amplitude}
+            for s in ("tia", "dsta", "pointtad") for k in seeds_of(study, s)]
+    runs = S.task.Runs(study, rows, {}, None)
+    assert R._over_seeds(runs, ["tia", "dsta"]) == "3 seeds"
+    assert R._over_seeds(runs, ["tia", "pointtad"]) == f"3 seeds (2 for {R.NAMES['pointtad']})"

@@ -49,6 +49,19 @@ def test_execute_once_then_cached(project):
     assert _stdout(out).strip() == "cpu 4"
 
 
+def test_kernels_are_pinned_on_x86_and_part_of_the_cache_key(project, monkeypatch):
+    monkeypatch.setattr(runner.platform, "machine", lambda: "x86_64")
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")  # the caller's choice wins
+    assert runner.kernel_env() == {"MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    monkeypatch.setattr(runner.platform, "machine", lambda: "aarch64")
+    assert runner.kernel_env() == {}
+    assert runner.execute("01_demo", "cpu") is True
+    assert runner.execute("01_demo", "cpu") is False
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")  # other kernels, other floats: not current any more
+    assert runner.execute("01_demo", "cpu") is True
+
+
 def test_run_validates_before_any_work(project):
     with pytest.raises(InputError, match="unknown parameter 'y'"):
         runner.run("cpu", only=["01_demo"], overrides={"y": 1})

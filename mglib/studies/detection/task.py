@@ -21,7 +21,7 @@ from mglib import paths
 from mglib.models import actionformer as AF
 from mglib.models import adapters as A
 from mglib.models.vit import VideoViT, load_videomae
-from mglib.studies.detection.config import (FEATURE_VARIANTS, DetectionConfig, StudyConfig, resolve_path,
+from mglib.studies.detection.config import (FEATURE_VARIANTS, DetectionConfig, StudyConfig, resolve_path, seeds_of,
                                             setting_config)
 from mglib.studies.detection.data import (DetectionData, Video, collate, data_root, dataset_id, grid_to_seconds,
                                           ground_truth, load_split, prior_baseline, to_tensor)
@@ -286,7 +286,7 @@ def backbone_record(cfg: DetectionConfig) -> dict:
 def run(study: StudyConfig) -> Runs:
     """Chapter 30: every setting × seed (cached), the trivial baseline and the backbone's pretraining and probe."""
     backbone = backbone_record(study.detection)
-    rows = [_row(setting_config(study, s, seed), s) for s in study.settings for seed in study.seeds]
+    rows = [_row(setting_config(study, s, seed), s) for s in study.settings for seed in seeds_of(study, s)]
     prior, counts = _prior(study.detection)
     return Runs(study, rows, {study.detection.data.amplitude: prior}, backbone, counts)
 
