@@ -39,8 +39,8 @@ DEPENDS: dict[str, tuple[str, ...]] = {
 
 # Every notebook kernel takes the AVX2 kernels of torch, MKL and oneDNN on x86 unless the caller chose others:
 # - the same floats on every x86 CPU (an AVX-512 machine rounds differently, enough for chaotic training to diverge);
-# - MKL's default dispatch skips AVX2 on AMD CPUs: pinned, a ViT training step ran about 1.35x faster on the
-#   2-core AMD EPYC that times this book (benchmarks/records/bench_book_cpu.json names the machine).
+# - MKL's default dispatch skips AVX2 on AMD CPUs: pinned, a width-192 transformer's training step ran 1.35x faster
+#   on the AMD EPYC that times this book (a micro-benchmark; the book's models are narrower and gain less per step).
 X86_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 
 

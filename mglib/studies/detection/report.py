@@ -229,8 +229,9 @@ def table4(runs: Runs):
                      "rep_map": rep[1] or "—"})
     rows.append({"setting": NAMES["prior"], "params": 0,
                  "mAP": book.pm(_prior(runs)["action/average_mAP"]), "rep_params": "—", "rep_map": "—"})
+    seeds = _over_seeds(runs, [r for r in TABLE4 if r in settings(runs)])
     return book.table(pd.DataFrame(rows), f"Table 4 analogue: action-level average mAP (%, tIoU 0.1:0.9, mean ± std "
-                                          f"over {_over_seeds(runs, [r for r in TABLE4 if r in settings(runs)])}) and the trainable backbone parameters "
+                                          f"over {seeds}) and the trainable backbone parameters "
                                           f"of each setting at this profile's ViT size; the last two columns are the "
                                           f"paper's Table 4 (reported, VideoMAE-S).", "table4", best=("mAP",),
                       headers={"params": "params", "mAP": "action avg (%)",
@@ -252,8 +253,9 @@ def table3(runs: Runs, level: str):
             name, vals = REPORTED_TABLE3[s]
             rows.append({"setting": f"reported: {name}", **{c: v for c, v in zip(TABLE3_COLUMNS, vals) if c in cols}})
     what = {"action": "action level", "body": "body level", "AVG": "AVG (the mean of both levels' averages)"}[level]
+    seeds = _over_seeds(runs, [r for r in TABLE3 if r in settings(runs)])
     return book.table(pd.DataFrame(rows), f"Table 3 analogue, {what}: detection mAP (%), mean ± std over "
-                                          f"{_over_seeds(runs, [r for r in TABLE3 if r in settings(runs)])}, each measured row followed by the paper's "
+                                          f"{seeds}, each measured row followed by the paper's "
                                           f"Table 3 row it is compared with (reported; v2-g: features of a frozen "
                                           f"VideoMAEv2-g). All measured rows, PointTAD included, are scored by the "
                                           f"OpenTAD rules.", f"table3-{level}",
