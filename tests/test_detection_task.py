@@ -12,7 +12,7 @@ from mglib.studies import detection as S
 from mglib.studies.detection import data as D
 from mglib.errors import InputError
 from mglib.studies.detection import report as R
-from mglib.studies.detection.config import FEATURE_VARIANTS, SETTINGS, seeds_of, setting_config
+from mglib.studies.detection.config import FEATURE_VARIANTS, PAPER_TABLE4, SETTINGS, seeds_of, setting_config
 from mglib.studies.detection.task import DetectionTask, predictions, topk_detections
 
 TINY = {"img_size": 16, "patch_size": 8, "clip_frames": 8, "vit_dim": 16, "vit_depth": 2, "vit_heads": 2,
@@ -115,6 +115,7 @@ def test_side_seeds_cut_only_the_rows_outside_the_papers_table4():
     assert seeds_of(study, "dsta") == seeds_of(study, "snippet") == (0, 1, 2, 3, 4)
     assert seeds_of(study, "pointtad") == seeds_of(study, "temporalmaxer") == seeds_of(study, "dsta-ours") == (0, 1, 2)
     assert seeds_of(S.config({**TINY, "seeds": [0, 1]}), "pointtad") == (0, 1)  # [] = every seed
+    assert set(PAPER_TABLE4) == set(R.REPORTED_TABLE4)  # every seed exactly for the rows the paper reports
     with pytest.raises(InputError, match="side_seeds.*a subset of seeds"):
         S.config({**TINY, "seeds": [0, 1], "side_seeds": [0, 5]})
 

@@ -221,15 +221,16 @@ def _pm(vals: list[float]) -> str:
 def table4(runs: Runs):
     import pandas as pd
 
+    shown = [s for s in TABLE4 if s in settings(runs)]
     rows = []
-    for s in [s for s in TABLE4 if s in settings(runs)]:
+    for s in shown:
         rep = REPORTED_TABLE4.get(s, ("", ""))
         rows.append({"setting": NAMES[s], "params": _rows(runs, s)[0]["params"],
                      "mAP": _pm(_values(runs, s, "action/average_mAP")), "rep_params": rep[0] or "—",
                      "rep_map": rep[1] or "—"})
     rows.append({"setting": NAMES["prior"], "params": 0,
                  "mAP": book.pm(_prior(runs)["action/average_mAP"]), "rep_params": "—", "rep_map": "—"})
-    seeds = _over_seeds(runs, [r for r in TABLE4 if r in settings(runs)])
+    seeds = _over_seeds(runs, shown)
     return book.table(pd.DataFrame(rows), f"Table 4 analogue: action-level average mAP (%, tIoU 0.1:0.9, mean ± std "
                                           f"over {seeds}) and the trainable backbone parameters "
                                           f"of each setting at this profile's ViT size; the last two columns are the "
@@ -243,8 +244,9 @@ def table3(runs: Runs, level: str):
     import pandas as pd
 
     cols = [c for c in TABLE3_COLUMNS if c.startswith(level)]
+    shown = [s for s in TABLE3 if s in settings(runs)]
     rows = []
-    for s in [s for s in TABLE3 if s in settings(runs)] + ["prior"]:
+    for s in shown + ["prior"]:
         r = {"setting": NAMES[s]}
         for c in cols:
             r[c] = _pm(_values(runs, s, c)) if s != "prior" else book.pm(_prior(runs)[c])
@@ -253,7 +255,7 @@ def table3(runs: Runs, level: str):
             name, vals = REPORTED_TABLE3[s]
             rows.append({"setting": f"reported: {name}", **{c: v for c, v in zip(TABLE3_COLUMNS, vals) if c in cols}})
     what = {"action": "action level", "body": "body level", "AVG": "AVG (the mean of both levels' averages)"}[level]
-    seeds = _over_seeds(runs, [r for r in TABLE3 if r in settings(runs)])
+    seeds = _over_seeds(runs, shown)
     return book.table(pd.DataFrame(rows), f"Table 3 analogue, {what}: detection mAP (%), mean ± std over "
                                           f"{seeds}, each measured row followed by the paper's "
                                           f"Table 3 row it is compared with (reported; v2-g: features of a frozen "
@@ -286,8 +288,8 @@ def paired_table(runs: Runs):
 
     rows = [{"setting": NAMES[s], "AVG": _ci(d_avg), "action": _ci(d_act)} for s, d_avg, d_act in _paired(runs)]
     return book.table(pd.DataFrame(rows), f"Paired differences against TIA, the paper's baseline (points of mAP; "
-                                          f"mean over {_over_seeds(runs, settings(runs))}, paired by seed, with its 95 % t "
-                                          f"interval).",
+                                          f"mean over {_over_seeds(runs, settings(runs))}, paired by seed, with its "
+                                          f"95 % t interval).",
                       "paired", headers={"AVG": "Δ AVG", "action": "Δ action avg"})
 
 
