@@ -22,14 +22,15 @@ PACKAGES = ("torch", "numpy", "scipy", "pandas", "av", "matplotlib", "papermill"
             "torchvision", "mamba-ssm")
 
 
-def write_json_atomic(path, obj) -> None:
-    """Write JSON through a temp file and a rename, so a reader never sees a half-written file."""
+def write_json_atomic(path, obj, indent: int | None = 2) -> None:
+    """Write JSON through a temp file and a rename, so a reader never sees a half-written file. ``indent=None``
+    writes it compact (for machine-read files of megabytes, where indentation costs seconds)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True, allow_nan=False, default=_jsonable)
-        f.write("\n")
+        # dumps, not dump: only a one-shot compact encode takes json's C encoder
+        f.write(json.dumps(obj, indent=indent, sort_keys=True, allow_nan=False, default=_jsonable) + "\n")
     os.replace(tmp, path)
 
 

@@ -35,3 +35,20 @@ def test_hungarian_recovers_permutation():
                                         {"labels": torch.zeros(0, dtype=torch.long), "segments": torch.zeros(0, 2)}])
     assert dict(zip(gi.tolist(), qi.tolist())) == {0: 3, 1: 0, 2: 1}
     assert len(empty[0]) == 0 and empty[0].dtype == np.int64
+
+
+def test_batched_matching_equals_one_assignment_per_window():
+    from scipy.optimize import linear_sum_assignment
+
+    g = torch.Generator().manual_seed(0)
+    B, Nq, C = 6, 7, 5
+    logits, segs = torch.randn(B, Nq, C, generator=g), torch.rand(B, Nq, 2, generator=g)
+    targets = [{"labels": torch.randint(0, C - 1, (n,), generator=g), "segments": torch.rand(n, 2, generator=g)}
+               for n in (0, 1, 3, 0, 2, 4)]  # empty windows between full ones: the column offsets must hold
+    for b, (qi, gi) in enumerate(hungarian_match(logits, segs, targets)):
+        t = targets[b]
+        if len(t["labels"]) == 0:
+            assert len(qi) == len(gi) == 0
+            continue
+        want = linear_sum_assignment(matching_cost(logits[b], segs[b], t["labels"], t["segments"]).numpy())
+        assert np.array_equal(qi, want[0]) and np.array_equal(gi, want[1])

@@ -90,6 +90,20 @@ def test_loss_trains_on_toy_windows():
     assert totals[-1] < 0.7 * totals[0]
 
 
+def test_tau_search_equals_scoring_each_tau_on_its_own():
+    # choose_tau runs NMS once and thresholds afterwards; f1_at thresholds first: the two must agree at every τ
+    rng = np.random.default_rng(0)
+    seqs = [D.make_sequence(f"s{i}", "val", 400, 30.0, np.zeros((40, 4), np.float32),
+                            np.array([[1, 20, 60], [3, 150, 200], [1, 300, 330]]), 10.0, 4) for i in range(3)]
+    preds = {s.name: [[int(rng.integers(0, 4)), float(rng.random()), float(a), float(a + rng.integers(10, 60))]
+                      for a in rng.integers(1, 340, 40)] for s in seqs}
+    tau, r = T.choose_tau(preds, seqs, 0.3)
+    per_tau = [(t, T.f1_at(preds, seqs, t, 0.3)["f1"]) for t in T.TAU_GRID]
+    best = max(f for _, f in per_tau)
+    assert best > 0 and r["f1"] == best and tau == max(t for t, f in per_tau if f == best)
+    assert r == T.f1_at(preds, seqs, tau, 0.3)
+
+
 def test_trivial_baseline_tiles_sequence():
     seqs = toy_sequences()
     base = T.trivial_baseline(seqs, seqs)

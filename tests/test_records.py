@@ -24,6 +24,13 @@ def test_atomic_write_leaves_no_temp_files(tmp_path):
     assert json.loads((tmp_path / "x.json").read_text()) == {"v": 2}
 
 
+def test_compact_write_reads_back_the_same(tmp_path):
+    obj = {"b": [1.5, {"c": None}], "a": "x"}
+    records.write_json_atomic(tmp_path / "x.json", obj, indent=None)
+    text = (tmp_path / "x.json").read_text()
+    assert "\n" not in text.rstrip("\n") and json.loads(text) == obj
+
+
 def test_nan_is_refused(tmp_path):
     import pytest
 

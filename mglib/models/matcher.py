@@ -43,14 +43,21 @@ def hungarian_match(logits: torch.Tensor, segs: torch.Tensor, targets: list[dict
 
     logits (B, Nq, C+1), segs (B, Nq, 2); targets[b] = {"labels": (N,) long, "segments": (N, 2) (centre, length)}.
     """
-    out = []
-    for b, t in enumerate(targets):
-        if len(t["labels"]) == 0:
-            out.append((np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)))
-            continue
-        cost = matching_cost(logits[b].float(), segs[b].float(), t["labels"], t["segments"].float(),
-                             w_class, w_seg, w_iou)
-        cost = torch.nan_to_num(cost, nan=1e6, posinf=1e6, neginf=-1e6)  # a diverged model must not crash scipy
-        qi, gi = linear_sum_assignment(cost.cpu().numpy())
+    counts = [len(t["labels"]) for t in targets]
+    if sum(counts) == 0:
+        return [(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)) for _ in targets]
+    # one cost block for the whole batch against every window's ground truths, then a column slice per window:
+    # per-window calls were thousands of tiny tensor ops per step, the largest part of the loss's time
+    labels = torch.cat([t["labels"] for t in targets])
+    gt_segs = torch.cat([t["segments"] for t in targets]).float()
+    B, Nq, _ = logits.shape
+    cost = matching_cost(logits.reshape(B * Nq, -1).float(), segs.reshape(B * Nq, 2).float(), labels, gt_segs,
+                         w_class, w_seg, w_iou)
+    cost = torch.nan_to_num(cost, nan=1e6, posinf=1e6, neginf=-1e6)  # a diverged model must not crash scipy
+    cost = cost.reshape(B, Nq, -1).cpu().numpy()
+    out, start = [], 0
+    for b, n in enumerate(counts):
+        qi, gi = linear_sum_assignment(cost[b, :, start:start + n])
         out.append((qi.astype(np.int64), gi.astype(np.int64)))
+        start += n
     return out

@@ -319,9 +319,21 @@ def f1_at(preds: dict, seqs: list[Sequence], tau: float, nms_iou: float | None, 
 
 def choose_tau(preds: dict, seqs: list[Sequence], nms_iou: float | None, grid=TAU_GRID) -> tuple[float, dict]:
     """The τ of ``grid`` with the best `smg` F1 on these (validation) sequences; ties → the larger τ."""
+    from mglib.metrics import online_f1
+
+    # NMS once, threshold per τ: greedy NMS suppresses a detection only through a higher-scored one, which passes
+    # any τ the suppressed one passes, so this equals select(τ) for every τ (and runs every epoch, so it matters)
+    ranked = {}
+    for s in seqs:
+        d = np.asarray(preds.get(s.name, []), dtype=np.float64).reshape(-1, 4)
+        kept = W.select(d, -np.inf, nms_iou)
+        ranked[s.name] = (kept[:, 1], W.frame_rows(kept, s.num_frames))
+    gt = gt_rows(seqs)
     best = None
     for tau in grid:
-        r = f1_at(preds, seqs, tau, nms_iou)
+        pr = {name: [row for score, row in zip(scores, rows) if score >= tau]
+              for name, (scores, rows) in ranked.items()}
+        r = online_f1(gt, pr, protocol="smg")
         if best is None or r["f1"] >= best[1]["f1"]:
             best = (tau, r)
     return best
