@@ -325,8 +325,7 @@ def choose_tau(preds: dict, seqs: list[Sequence], nms_iou: float | None, grid=TA
     # any τ the suppressed one passes, so this equals select(τ) for every τ (and runs every epoch, so it matters)
     ranked = {}
     for s in seqs:
-        d = np.asarray(preds.get(s.name, []), dtype=np.float64).reshape(-1, 4)
-        kept = W.select(d, -np.inf, nms_iou)
+        kept = W.select(preds.get(s.name, []), -np.inf, nms_iou)
         ranked[s.name] = (kept[:, 1], W.frame_rows(kept, s.num_frames))
     gt = gt_rows(seqs)
     best = None
