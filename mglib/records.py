@@ -72,6 +72,12 @@ def git_commit() -> str | None:
 KERNEL_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
 
 
+def kernel_env() -> dict[str, str]:
+    """The :data:`KERNEL_ENV` variables that are set. They change the last bits of training, so the training caches
+    key their folders by them: a run trained under other kernels is trained anew, never reused as if equal."""
+    return {k: os.environ[k] for k in KERNEL_ENV if k in os.environ}
+
+
 def cpu_model() -> str | None:
     try:
         with open("/proc/cpuinfo") as f:
@@ -95,7 +101,7 @@ def env_info(device: str | None = None) -> dict:
         "cpu_model": cpu_model(),  # timings differ by CPU generation: a record names the machine it was taken on
         # these select torch's, MKL's and oneDNN's kernels and thread count, which change the last bits of training
         # (enough for chaotic runs to diverge), so a record keeps them
-        "kernel_env": {k: os.environ[k] for k in KERNEL_ENV if k in os.environ},
+        "kernel_env": kernel_env(),
         "packages": versions,
         "git_commit": git_commit(),
         "device": device,

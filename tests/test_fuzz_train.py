@@ -112,7 +112,7 @@ def test_overwrite_that_fails_restores_the_earlier_run(run, capsys, monkeypatch,
         assert rc == 130 and capsys.readouterr().err.strip() == "error: interrupted"
     else:
         step = failure.rsplit(" ", 1)[1]  # step 3 comes after the first epoch's checkpoint (2 steps per epoch)
-        rc = main(train(run, f"nan_at_step={step}", flags=["--overwrite"]))
+        rc = main(train(run, f"nan_at_step={step}", "optim.checkpoint_every_s=0", flags=["--overwrite"]))
         assert rc == 2
     if failure == "nan loss at step 3":  # the new run had its checkpoint: the earlier run is gone, as asked
         assert not (run / engine.REPLACED).exists() and not (run / "metrics.json").exists()

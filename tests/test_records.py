@@ -49,3 +49,18 @@ def test_env_names_the_cpu_and_the_kernel_settings(monkeypatch):
     env = records.env_info()
     assert env["kernel_env"]["MKL_CBWR"] == "AVX2" and "ATEN_CPU_CAPABILITY" not in env["kernel_env"]
     assert env["cpu_model"] is None or isinstance(env["cpu_model"], str)
+
+
+def test_training_caches_are_keyed_by_the_kernel_variables(monkeypatch):
+    from mglib.studies.classification.config import RunConfig
+    from mglib.studies.classification.task import run_dir as cls_dir
+    from mglib.studies.online.config import OnlineConfig
+    from mglib.studies.online.task import run_dir as online_dir
+
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    before = online_dir("mhsa", OnlineConfig()), cls_dir(RunConfig())
+    assert (online_dir("mhsa", OnlineConfig()), cls_dir(RunConfig())) == before  # same kernels: reused
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx512")  # other floats: another folder, the first one kept
+    after = online_dir("mhsa", OnlineConfig()), cls_dir(RunConfig())
+    assert after[0] != before[0] and after[1] != before[1]
+    assert records.env_info()["kernel_env"]["ATEN_CPU_CAPABILITY"] == "avx512"

@@ -110,7 +110,7 @@ def test_grad_norm_logging_on_request(tmp_path):
 def test_nonfinite_stop_keeps_the_last_good_checkpoint(tmp_path):
     fit(toy("optim.epochs=1", "optim.schedule=constant"), tmp_path / "ref")  # 6 steps per epoch
     with pytest.raises(NonFiniteLossError, match="non-finite loss at step 9 .*epoch 2"):
-        fit(toy("nan_at_step=9", "optim.schedule=constant"), tmp_path / "run")
+        fit(toy("nan_at_step=9", "optim.schedule=constant", "optim.checkpoint_every_s=0"), tmp_path / "run")
     ckpt = torch.load(tmp_path / "run" / CHECKPOINT, weights_only=True)
     assert ckpt["state"]["step"] == 6 and ckpt["state"]["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
@@ -128,7 +128,7 @@ def test_nonfinite_gradient_behind_a_finite_loss(tmp_path):
         fit(toy("nan_grad_at_step=3"), tmp_path / "next")
     # ... or, at the last step of an epoch, the end-of-epoch check stops before the checkpoint is overwritten
     with pytest.raises(NonFiniteLossError, match="non-finite weights at the end of epoch 2 .*epoch 1.* intact"):
-        fit(toy("nan_grad_at_step=12"), tmp_path / "epoch")
+        fit(toy("nan_grad_at_step=12", "optim.checkpoint_every_s=0"), tmp_path / "epoch")
     ckpt = torch.load(tmp_path / "epoch" / CHECKPOINT, weights_only=True)
     assert ckpt["state"]["epoch"] == 1 and all(torch.isfinite(v).all() for v in ckpt["model"].values())
     # skip mode always checks the norm, so the step is skipped and training goes on
@@ -176,6 +176,24 @@ def test_loop_with_autocast_and_a_gradient_scaler(tmp_path, monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(ToyTask, "on_step_end", crash)
         with pytest.raises(KeyboardInterrupt):
-            fit(toy("optim.grad_clip=5"), tmp_path / "resumed")
-    resumed = fit(toy("optim.grad_clip=5"), tmp_path / "resumed", resume=True)
+            fit(toy("optim.grad_clip=5", "optim.checkpoint_every_s=0"), tmp_path / "resumed")
+    resumed = fit(toy("optim.grad_clip=5", "optim.checkpoint_every_s=0"), tmp_path / "resumed", resume=True)
     assert resumed["history"] == m["history"]  # the scaler's state came back with the checkpoint
+
+
+def test_checkpoint_interval_writes_fewer_checkpoints_and_trains_the_same(tmp_path, monkeypatch):
+    from mglib.train import engine
+
+    writes = []
+    save = engine._save_atomic
+    monkeypatch.setattr(engine, "_save_atomic", lambda obj, path: (writes.append(obj["state"]["epoch"]),
+                                                                   save(obj, path)))
+    every = fit(toy("optim.checkpoint_every_s=0"), tmp_path / "every")
+    assert writes == [1, 2, 3]
+    writes.clear()
+    once = fit(toy("optim.checkpoint_every_s=3600"), tmp_path / "once")
+    assert writes == [3]  # only the last epoch: the run is shorter than the interval
+    every.pop("timing"), once.pop("timing")
+    assert every == once
+    a, b = (torch.load(d / CHECKPOINT, weights_only=True) for d in (tmp_path / "every", tmp_path / "once"))
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

@@ -13,7 +13,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 # 6 steps per epoch, 4 epochs; the sleep makes one epoch last about half a second so the kill lands mid-run
 SETTINGS = ["n_train=48", "n_val=24", "optim.epochs=4", "optim.ema_decay=0.5", "optim.warmup_epochs=1",
-            "sleep_per_step=0.08"]
+            "sleep_per_step=0.08", "optim.checkpoint_every_s=0"]
 
 
 def _cmd(out, resume=False):

@@ -42,23 +42,46 @@ def fetch_real() -> bool:
         return False
 
 
+def _marker_key(dataset: str, profile: str, seed: int) -> dict:
+    from mglib.data import synth_mma52
+
+    key = {"dataset": dataset, "profile": profile, "seed": seed, "generator": _generator_digest(dataset)}
+    if dataset == "mma52":
+        key["timelines"] = synth_mma52.timeline_source()
+    return key
+
+
+def _is_current(out: Path, key: dict) -> bool:
+    marker = out / ".complete"
+    return marker.exists() and json.loads(marker.read_text()) == key
+
+
 def ensure(profile: str, seed: int = 0) -> None:
     """Fetch the real MMA-52 annotations, then generate the synthetic datasets of ``profile`` under data/ unless an
-    identical copy is already there (for MMA-52: made from the same timelines, real or parametric)."""
-    from mglib.data import synth_mma52, synthetic
+    identical copy is already there (for MMA-52: made from the same timelines, real or parametric). The time each
+    generation took goes to ``.generation.json`` beside the data, for the data benchmark."""
+    from mglib.data import synthetic
 
     fetch_real()
     for dataset in paths.DATASETS:
-        digest = _generator_digest(dataset)
         out = paths.synthetic_dir(dataset, profile)
-        marker = out / ".complete"
-        key = {"dataset": dataset, "profile": profile, "seed": seed, "generator": digest}
-        if dataset == "mma52":
-            key["timelines"] = synth_mma52.timeline_source()
-        if marker.exists() and json.loads(marker.read_text()) == key:
+        key = _marker_key(dataset, profile, seed)
+        if _is_current(out, key):
             continue
         if out.exists():
             shutil.rmtree(out)  # stale or half-written: never mix two generator versions
         print(f"[mglib] generating synthetic {dataset} ({profile}) -> {paths.relative(out)}", file=sys.stderr)
-        synthetic.generate(dataset, profile, out, seed=seed)
-        marker.write_text(json.dumps(key))
+        info = synthetic.generate(dataset, profile, out, seed=seed)
+        (out / ".generation.json").write_text(json.dumps({"seconds": info["seconds"], "frames": info["frames"],
+                                                          "workers": synthetic.workers()}))
+        (out / ".complete").write_text(json.dumps(key))
+
+
+def generation_record(dataset: str, profile: str, seed: int = 0) -> dict | None:
+    """How long :func:`ensure` took to write the current synthetic ``dataset`` of ``profile`` (seconds, frames,
+    workers); None when that copy is missing, stale or older than the record."""
+    out = paths.synthetic_dir(dataset, profile)
+    rec = out / ".generation.json"
+    if not rec.exists() or not _is_current(out, _marker_key(dataset, profile, seed)):
+        return None
+    return json.loads(rec.read_text())

@@ -2,7 +2,8 @@
 
 What it does, in order: seed, build the model, optimiser and schedule, then per epoch train (mixed precision on
 CUDA, gradient accumulation, clipping, EMA, a non-finite guard), evaluate on rank 0, keep the best weights and
-write an atomic checkpoint. Killed at any moment, ``fit(..., resume=True)`` continues from the last checkpoint and
+write an atomic checkpoint (after the last epoch, and after any epoch that ends ``optim.checkpoint_every_s`` after
+the previous write). Killed at any moment, ``fit(..., resume=True)`` continues from the last checkpoint and
 ends with the same ``metrics.json`` as an uninterrupted run (bitwise on CPU with the same seed and thread count).
 
 Under ``torchrun`` (RANK/WORLD_SIZE/LOCAL_RANK in the environment) the same call trains with DDP: NCCL on GPUs,
@@ -584,9 +585,11 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
     track_norm = oc.log_grad_norm or oc.grad_clip > 0 or oc.nonfinite == "skip"
     use_scaler = scaler.is_enabled()
 
+    saved = {"epoch": state["epoch"], "at": time.monotonic()}  # the checkpoint on disk
+
     def kept_checkpoint() -> str:
-        return (f"the last good checkpoint {out / CHECKPOINT} (epoch {state['epoch']}) is left intact"
-                if state["epoch"] else "no checkpoint was written")
+        return (f"the last good checkpoint {out / CHECKPOINT} (epoch {saved['epoch']}) is left intact"
+                if saved["epoch"] else "no checkpoint was written")
 
     last_eval = None  # (metrics, predictions) of the latest evaluation in this process
     for epoch in range(state["epoch"], oc.epochs):
@@ -698,7 +701,11 @@ def _fit(task: Task, out: Path, oc: OptimConfig, dist: _Dist, resume: bool, reso
         log.info("epoch %d/%d loss %.4f score %s", epoch + 1, oc.epochs, math.nan if entry["train_loss"] is None else entry["train_loss"],
                  f"{entry['eval']['score']:.4f}" if entry["eval"] else "-")
 
+        due = epoch + 1 == oc.epochs or time.monotonic() - saved["at"] >= oc.checkpoint_every_s
+        if not dist.broadcast(due):  # rank 0's clock decides: every rank must join the gather below, or none
+            continue
         rngs = dist.gather(seeding.rng_state())
+        saved.update(epoch=epoch + 1, at=time.monotonic())
         if dist.main:
             _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "schedule": schedule.state_dict(), "scaler": scaler.state_dict(),

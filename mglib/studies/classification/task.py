@@ -201,11 +201,11 @@ def _file_digest(path: Path, mtime_ns: int) -> str:
 
 
 def run_dir(cfg: RunConfig) -> Path:
-    """Run folder named by the hash of the resolved config and of the dataset's annotation file: same config and
-    same data, same folder (regenerated data with other contents is trained anew)."""
+    """Run folder named by the hash of the resolved config, of the dataset's annotation file and of the kernel
+    variables: same config, data and kernels, same folder (regenerated data with other contents is trained anew)."""
     pkl = run_root(cfg) / "imigue.pkl"
     data = _file_digest(pkl, pkl.stat().st_mtime_ns) if pkl.exists() else ""
-    blob = json.dumps({"config": to_dict(cfg), "data": data}, sort_keys=True)
+    blob = json.dumps({"config": to_dict(cfg), "data": data, "kernels": records.kernel_env()}, sort_keys=True)
     return paths.CACHE / "classification" / f"{cfg.method}_s{cfg.optim.seed}_{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 

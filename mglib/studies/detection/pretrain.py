@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mglib import paths
+from mglib import paths, records
 from mglib.models.vit import VideoMAEPretrainer, VideoViT, ViTConfig, tube_mask
 from mglib.studies.detection.config import DataConfig, DetectionConfig, PretrainConfig
 from mglib.studies.detection.data import (ClipData, crop_resize, data_root, dataset_id, instance_clips, load_split,
@@ -192,9 +192,11 @@ class PretrainTask(Task):
 
 
 def run_dir(kind: str, cfg) -> Path:
-    """A cache folder per resolved config and data (the annotations and the generator that rendered them), so every
-    setting and seed has its own run, reuse works, and regenerated data is never read through an old run."""
-    blob = json.dumps({"config": to_dict(cfg), "data": dataset_id(data_root(cfg.data))}, sort_keys=True)
+    """A cache folder per resolved config, data (the annotations and the generator that rendered them) and kernel
+    variables, so every setting and seed has its own run, reuse works, and regenerated data is never read through an
+    old run."""
+    blob = json.dumps({"config": to_dict(cfg), "data": dataset_id(data_root(cfg.data)),
+                       "kernels": records.kernel_env()}, sort_keys=True)
     return paths.CACHE / "detection" / cfg.data.profile / f"{kind}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 

@@ -50,7 +50,8 @@ def torch_threads(n: int):
 
 
 def run_dir(kind: str, cfg) -> Path:
-    digest = hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+    blob = to_dict(cfg) | {"kernels": records.kernel_env()}  # other kernels, other floats: trained anew
+    digest = hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
     return paths.CACHE / "online" / cfg.profile / f"{kind}_{digest}"
 
 
