@@ -79,7 +79,7 @@ def ensure(profile: str, seed: int = 0) -> None:
 
 def generation_record(dataset: str, profile: str, seed: int = 0) -> dict | None:
     """How long :func:`ensure` took to write the current synthetic ``dataset`` of ``profile`` (seconds, frames,
-    workers); None when that copy is missing, stale or older than the record."""
+    workers); None when that copy is missing or stale, or was written before ensure kept such records."""
     out = paths.synthetic_dir(dataset, profile)
     rec = out / ".generation.json"
     if not rec.exists() or not _is_current(out, _marker_key(dataset, profile, seed)):

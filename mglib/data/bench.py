@@ -3,8 +3,8 @@
 Run as ``python benchmarks/bench_data.py [--profile smoke|cpu]``; the chapter (notebooks/01_datasets) calls
 :func:`main` and shows the table.
 
-Generation time: the time ``mglib data ensure`` took to write the profile's data under data/ (``source`` "data
-ensure"), so the book does not generate everything twice; with ``--regenerate``, or when that copy is missing or
+Generation time: the time ``mglib data ensure`` took to write the profile's data under data/ (row "generate
+<dataset> (data ensure)"), so the book does not generate everything twice; with ``--regenerate``, or when that copy is missing or
 stale, the generation is timed here into a temporary folder ("timed now"). Readers are timed on that data against
 plain references: pandas.read_csv for the CSVs and pickle.load (unrestricted) for the PYSKL pickle.
 Writes results/bench_data/<profile>/.
@@ -49,8 +49,8 @@ def main(argv=None) -> dict:
             roots[ds] = paths.synthetic_dir(ds, args.profile) if rec else Path(tmp) / ds
             source = "data ensure" if rec else "timed now"
             rec = rec or synthetic.generate(ds, args.profile, roots[ds], seed=args.seed)
-            rows.append({"what": f"generate {ds}", "seconds": rec["seconds"], "items": rec["frames"],
-                         "unit": "frames", "source": source})
+            rows.append({"what": f"generate {ds} ({source})", "seconds": rec["seconds"], "items": rec["frames"],
+                         "unit": "frames"})
         run.log(generation_total_s=sum(r["seconds"] for r in rows))
 
         seqs_dirs = smg.sequence_folders(roots["smg"])
@@ -79,7 +79,6 @@ def main(argv=None) -> dict:
         rows.append({"what": "read_video (64x64 MP4 decode)", "seconds": t, "items": frames, "unit": "frames"})
     for r in rows:
         r["per_s"] = r["items"] / max(r["seconds"], 1e-9)
-        r.setdefault("source", "timed now")
     table = pd.DataFrame(rows)
     run.log(rows=rows)
     run.finish()
