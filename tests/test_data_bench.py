@@ -9,8 +9,8 @@ from tests.real_data import require_mirror
 
 def _sources(table) -> dict:
     """{dataset: where its generation time came from}, read from the rows "generate <dataset> (<source>)"."""
-    rows = [w.removeprefix("generate ").removesuffix(")").split(" (") for w in table["what"] if w.startswith("generate ")]
-    return dict(rows)
+    gen = [w.removeprefix("generate ") for w in table["what"] if w.startswith("generate ")]
+    return dict(w.removesuffix(")").split(" (") for w in gen)
 
 
 def test_benchmark_reuses_the_recorded_generation_and_regenerates_a_stale_copy(tmp_path, monkeypatch):

@@ -4,9 +4,9 @@ Run as ``python benchmarks/bench_data.py [--profile smoke|cpu]``; the chapter (n
 :func:`main` and shows the table.
 
 Generation time: the time ``mglib data ensure`` took to write the profile's data under data/ (row "generate
-<dataset> (data ensure)"), so the book does not generate everything twice; with ``--regenerate``, or when that copy is missing or
-stale, the generation is timed here into a temporary folder ("timed now"). Readers are timed on that data against
-plain references: pandas.read_csv for the CSVs and pickle.load (unrestricted) for the PYSKL pickle.
+<dataset> (data ensure)"), so the book does not generate everything twice; with ``--regenerate``, or when that copy
+is missing or stale, the generation is timed here into a temporary folder ("timed now"). Readers are timed on that
+data against plain references: pandas.read_csv for the CSVs and pickle.load (unrestricted) for the PYSKL pickle.
 Writes results/bench_data/<profile>/.
 """
 from __future__ import annotations
