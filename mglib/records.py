@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -72,10 +73,12 @@ def git_commit() -> str | None:
 KERNEL_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ATEN_CPU_CAPABILITY", "MKL_CBWR", "ONEDNN_MAX_CPU_ISA")
 
 
-def kernel_env() -> dict[str, str]:
-    """The :data:`KERNEL_ENV` variables that are set. They change the last bits of training, so the training caches
-    key their folders by them: a run trained under other kernels is trained anew, never reused as if equal."""
-    return {k: os.environ[k] for k in KERNEL_ENV if k in os.environ}
+def kernel_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The :data:`KERNEL_ENV` variables set in ``env`` (default: this process's environment). They change the last
+    bits of training, so the training caches key their folders by them: a run trained under other kernels is trained
+    anew, never reused as if equal."""
+    env = os.environ if env is None else env
+    return {k: env[k] for k in KERNEL_ENV if k in env}
 
 
 def cpu_model() -> str | None:

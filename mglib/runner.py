@@ -263,7 +263,7 @@ class _Scheduler:
         env = {**os.environ, **kernel_env()}
         if self.jobs > 1:  # one torch thread per worker: no oversubscription, and a sequential run's floats
             env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        kernels = {k: env[k] for k in records.KERNEL_ENV if k in env}
+        kernels = records.kernel_env(env)
         key = cache_key(task.name, task.params, self.digest, self._upstream_keys(task), kernels)
         out = paths.EXECUTED / f"{task.name}.ipynb"
         if not task.force and _stored_key(out) == key:
