@@ -39,3 +39,14 @@ def test_undecodable_and_missing_name_the_path(tmp_path):
             read_video(p)
         with pytest.raises(InputError, match=str(p.name)):
             probe_video(p)
+
+
+def test_resampled_read_equals_selecting_from_the_full_decode(tmp_path):
+    # only the selected frames are converted to RGB: the result must still be the full decode, then selected
+    p = tmp_path / "a.mp4"
+    write_video(p, _frames(t=23), 30)
+    full, _ = read_video(p)
+    for fps in (10, 7.3, 12.5, 29, 45, 60, 0.5):
+        g, got = read_video(p, fps=fps)
+        assert got == fps
+        np.testing.assert_array_equal(g, full[resample_indices(23, 30, fps)])

@@ -67,29 +67,53 @@ def probe_video(path) -> tuple[int, float, int, int]:
 
 
 def read_video(path, fps: float | None = None) -> tuple[np.ndarray, float]:
-    """Decode all frames -> (frames uint8 (T, H, W, 3), fps). With ``fps`` set, resample by frame selection."""
+    """Decode all frames -> (frames uint8 (T, H, W, 3), fps). With ``fps`` set, resample by frame selection
+    (:func:`resample_indices`); only the selected frames are converted to RGB."""
     import av
+    from av.video.reformatter import VideoReformatter
 
     container = _open(path)
     try:
         stream = container.streams.video[0]
         native = float(stream.average_rate or stream.guessed_rate or 0)
+        resample = fps is not None and native > 0 and abs(fps - native) >= 1e-6
+        # One converter for the whole video: ``frame.to_ndarray(format=...)`` builds a new one per frame, which
+        # costs ten times the decoding of a small frame; the output is the same bytes.
+        to_rgb = VideoReformatter()
+        rgb = lambda f: to_rgb.reformat(f, format="rgb24").to_ndarray()  # noqa: E731
+        frames, k, num, last = [], 0, 0, None
         try:
-            frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            for num, last in enumerate(container.decode(stream), start=1):
+                if not resample:
+                    frames.append(rgb(last))
+                    continue
+                img = None
+                while _source_index(k, native, fps) == num - 1:  # output k shows this frame (twice when upsampling)
+                    img = rgb(last) if img is None else img
+                    frames.append(img)
+                    k += 1
+            if resample:
+                n_out = _resampled_length(num, native, fps)
+                frames = frames[:n_out] + [rgb(last)] * (n_out - len(frames)) if num else []
         except (av.error.FFmpegError, ValueError) as e:
             raise InputError(f"{path}: cannot decode video ({type(e).__name__}); expected a readable MP4") from None
     finally:
         container.close()
     if not frames:
         raise InputError(f"{path}: video has no decodable frames")
-    arr = np.stack(frames)  # (T, H, W, 3)
-    if fps is None or native <= 0 or abs(fps - native) < 1e-6:
-        return arr, native
-    return arr[resample_indices(len(arr), native, fps)], float(fps)
+    return np.stack(frames), (float(fps) if resample else native)
+
+
+def _source_index(k: int, fps_in: float, fps_out: float) -> int:
+    return int(np.floor(k * fps_in / fps_out + 1e-9))
+
+
+def _resampled_length(num_frames: int, fps_in: float, fps_out: float) -> int:
+    return max(1, int(np.floor(num_frames * fps_out / fps_in + 1e-9)))
 
 
 def resample_indices(num_frames: int, fps_in: float, fps_out: float) -> np.ndarray:
     """Source frame index for each output frame at ``fps_out`` covering the same duration."""
-    n_out = max(1, int(np.floor(num_frames * fps_out / fps_in + 1e-9)))
-    idx = np.floor(np.arange(n_out) * fps_in / fps_out + 1e-9).astype(np.int64)
+    idx = np.floor(np.arange(_resampled_length(num_frames, fps_in, fps_out)) * fps_in / fps_out + 1e-9)
+    idx = idx.astype(np.int64)
     return np.minimum(idx, num_frames - 1)
