@@ -60,3 +60,20 @@ def test_rest_input_removes_the_static_scene():
     f[2, 1, 1] = 200  # one pixel moves in one frame
     x = frames_to_input(f, rest_frame(f))
     assert x.shape == (1, 3, 5, 4, 4) and float(x.abs().sum()) == pytest.approx(3 * 100 / 63.75)
+
+
+def test_decode_reads_a_video_once_per_process_and_again_when_it_changes(tmp_path, monkeypatch):
+    from mglib.data import video
+
+    p = tmp_path / "a.mp4"
+    video.write_video(p, np.full((20, 16, 16, 3), 90, np.uint8), 10)
+    reads = []
+    real = video.read_video
+    monkeypatch.setattr(video, "read_video", lambda *a, **k: reads.append(a) or real(*a, **k))
+    monkeypatch.setattr(encoder, "_DECODED", {})
+    first = encoder.decode(p, 5.0, 8)
+    np.testing.assert_array_equal(encoder.decode(p, 5.0, 8), first)
+    assert len(reads) == 1 and first.shape == (10, 8, 8, 3)
+    encoder.decode(p, 5.0, 4)  # another size is another decode
+    video.write_video(p, np.full((30, 16, 16, 3), 90, np.uint8), 10)  # regenerated: read again
+    assert len(encoder.decode(p, 5.0, 8)) == 15 and len(reads) == 3

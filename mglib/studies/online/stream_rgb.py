@@ -59,15 +59,28 @@ def crop_resize(frames: np.ndarray, box: tuple[int, int, int, int], size: int, c
     return out
 
 
+# The stream's pretraining and its evaluation decode the same videos; small decodes are kept for the process.
+_DECODED: dict[tuple, np.ndarray] = {}
+_DECODED_BYTES = 1 << 30
+
+
 def decode(video: Path, decode_fps: float, size: int, crop: bool = False) -> np.ndarray:
     """Frames of a video at ``decode_fps``, cropped (centre square, or with ``crop`` the :func:`motion_box`) and
-    resized: (T, size, size, 3) uint8."""
+    resized: (T, size, size, 3) uint8. Callers must not write into the array: it may be shared."""
     from mglib.data.video import read_video
 
-    if not Path(video).is_file():
+    video = Path(video)
+    if not video.is_file():
         raise InputError(f"{video}: video file not found (the RGB stream needs the colour video)")
+    st = video.stat()
+    key = (str(video.resolve()), st.st_mtime_ns, st.st_size, decode_fps, size, crop)
+    if key in _DECODED:
+        return _DECODED[key]
     frames, _ = read_video(video, fps=decode_fps)
-    return crop_resize(frames, motion_box(frames), size) if crop else resize_frames(frames, size)
+    out = crop_resize(frames, motion_box(frames), size) if crop else resize_frames(frames, size)
+    if sum(a.nbytes for a in _DECODED.values()) + out.nbytes <= _DECODED_BYTES:
+        _DECODED[key] = out
+    return out
 
 
 def background_centres(spans: np.ndarray, num_frames: int, clip_len: int, label: int, every: int = 24) -> np.ndarray:
