@@ -50,3 +50,14 @@ def test_resampled_read_equals_selecting_from_the_full_decode(tmp_path):
         g, got = read_video(p, fps=fps)
         assert got == fps
         np.testing.assert_array_equal(g, full[resample_indices(23, 30, fps)])
+
+
+def test_selected_read_equals_indexing_the_full_decode(tmp_path):
+    p = tmp_path / "a.mp4"
+    write_video(p, _frames(t=17), 30)
+    full, _ = read_video(p)
+    g, fps = read_video(p, select=lambda n: np.unique(np.linspace(0, n - 1, 5).round().astype(int)))
+    assert fps == 30.0
+    np.testing.assert_array_equal(g, full[[0, 4, 8, 12, 16]])
+    with pytest.raises(ValueError):
+        read_video(p, fps=10, select=lambda n: [0])

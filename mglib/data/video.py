@@ -66,12 +66,15 @@ def probe_video(path) -> tuple[int, float, int, int]:
         container.close()
 
 
-def read_video(path, fps: float | None = None) -> tuple[np.ndarray, float]:
+def read_video(path, fps: float | None = None, select=None) -> tuple[np.ndarray, float]:
     """Decode all frames -> (frames uint8 (T, H, W, 3), fps). With ``fps`` set, resample by frame selection
-    (:func:`resample_indices`); only the selected frames are converted to RGB."""
+    (:func:`resample_indices`). ``select`` (without ``fps``): a function of the frame count that returns the indices
+    of the frames wanted. Only the frames returned are converted to RGB."""
     import av
     from av.video.reformatter import VideoReformatter
 
+    if fps is not None and select is not None:
+        raise ValueError("read_video: give fps or select, not both")
     container = _open(path)
     try:
         stream = container.streams.video[0]
@@ -85,7 +88,7 @@ def read_video(path, fps: float | None = None) -> tuple[np.ndarray, float]:
         try:
             for num, last in enumerate(container.decode(stream), start=1):
                 if not resample:
-                    frames.append(rgb(last))
+                    frames.append(last if select else rgb(last))  # with ``select``, converted once all are known
                     continue
                 img = None
                 while _source_index(k, native, fps) == num - 1:  # output k shows this frame (twice when upsampling)
@@ -95,6 +98,8 @@ def read_video(path, fps: float | None = None) -> tuple[np.ndarray, float]:
             if resample:
                 n_out = _resampled_length(num, native, fps)
                 frames = frames[:n_out] + [rgb(last)] * (n_out - len(frames)) if num else []
+            elif select and frames:
+                frames = [rgb(frames[i]) for i in select(len(frames))]
         except (av.error.FFmpegError, ValueError) as e:
             raise InputError(f"{path}: cannot decode video ({type(e).__name__}); expected a readable MP4") from None
     finally:

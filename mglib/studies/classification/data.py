@@ -112,12 +112,11 @@ def rgb_cache(root, anns: list[dict], size: int, keep: int) -> dict[str, np.ndar
         vid = clip_video_path(root, a["frame_dir"])
         if not vid.exists():
             raise InputError(f"{paths.relative(vid)}: missing RGB clip for annotation {a['frame_dir']!r}")
-        frames, _ = read_video(vid)
-        idx = np.unique(np.linspace(0, len(frames) - 1, keep).round().astype(int))
+        frames, _ = read_video(vid, select=lambda n: np.unique(np.linspace(0, n - 1, keep).round().astype(int)))
         box = clip_box(a)
         if box is not None:
             box = video_box(box, a.get("img_shape", DEFAULT_IMG_SHAPE), frames.shape[1:3])
-        out[a["frame_dir"]] = crop_resize(frames[idx], box, size)
+        out[a["frame_dir"]] = crop_resize(frames, box, size)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **out)
