@@ -83,42 +83,24 @@ def read_video(path, fps: float | None = None, select=None) -> tuple[np.ndarray,
         # One converter for the whole video: ``frame.to_ndarray(format=...)`` builds a new one per frame, which
         # costs ten times the decoding of a small frame; the output is the same bytes.
         to_rgb = VideoReformatter()
-        rgb = lambda f: to_rgb.reformat(f, format="rgb24").to_ndarray()  # noqa: E731
-        frames, k, num, last = [], 0, 0, None
         try:
-            for num, last in enumerate(container.decode(stream), start=1):
-                if not resample:
-                    frames.append(last if select else rgb(last))  # with ``select``, converted once all are known
-                    continue
-                img = None
-                while _source_index(k, native, fps) == num - 1:  # output k shows this frame (twice when upsampling)
-                    img = rgb(last) if img is None else img
-                    frames.append(img)
-                    k += 1
+            decoded = list(container.decode(stream))  # YUV frames: half the bytes of their RGB
+            if not decoded:
+                raise InputError(f"{path}: video has no decodable frames")
             if resample:
-                n_out = _resampled_length(num, native, fps)
-                frames = frames[:n_out] + [rgb(last)] * (n_out - len(frames)) if num else []
-            elif select and frames:
-                frames = [rgb(frames[i]) for i in select(len(frames))]
+                idx = resample_indices(len(decoded), native, fps)
+            else:
+                idx = select(len(decoded)) if select else range(len(decoded))
+            frames = np.stack([to_rgb.reformat(decoded[i], format="rgb24").to_ndarray() for i in idx])
         except (av.error.FFmpegError, ValueError) as e:
             raise InputError(f"{path}: cannot decode video ({type(e).__name__}); expected a readable MP4") from None
     finally:
         container.close()
-    if not frames:
-        raise InputError(f"{path}: video has no decodable frames")
-    return np.stack(frames), (float(fps) if resample else native)
-
-
-def _source_index(k: int, fps_in: float, fps_out: float) -> int:
-    return int(np.floor(k * fps_in / fps_out + 1e-9))
-
-
-def _resampled_length(num_frames: int, fps_in: float, fps_out: float) -> int:
-    return max(1, int(np.floor(num_frames * fps_out / fps_in + 1e-9)))
+    return frames, (float(fps) if resample else native)
 
 
 def resample_indices(num_frames: int, fps_in: float, fps_out: float) -> np.ndarray:
     """Source frame index for each output frame at ``fps_out`` covering the same duration."""
-    idx = np.floor(np.arange(_resampled_length(num_frames, fps_in, fps_out)) * fps_in / fps_out + 1e-9)
-    idx = idx.astype(np.int64)
+    n_out = max(1, int(np.floor(num_frames * fps_out / fps_in + 1e-9)))
+    idx = np.floor(np.arange(n_out) * fps_in / fps_out + 1e-9).astype(np.int64)
     return np.minimum(idx, num_frames - 1)
