@@ -61,3 +61,15 @@ def test_selected_read_equals_indexing_the_full_decode(tmp_path):
     np.testing.assert_array_equal(g, full[[0, 4, 8, 12, 16]])
     with pytest.raises(ValueError):
         read_video(p, fps=10, select=lambda n: [0])
+
+
+def test_shared_converter_gives_the_bytes_of_per_frame_conversion(tmp_path):
+    import av
+
+    p = tmp_path / "a.mp4"
+    f = _frames(t=9)
+    f[..., 1] = np.arange(48, dtype=np.uint8) * 5  # colour gradients, so that the YUV -> RGB rounding shows
+    write_video(p, f, 25)
+    with av.open(str(p)) as c:
+        reference = np.stack([fr.to_ndarray(format="rgb24") for fr in c.decode(c.streams.video[0])])
+    np.testing.assert_array_equal(read_video(p)[0], reference)
