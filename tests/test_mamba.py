@@ -5,8 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mglib.models.mamba import (PARAMETER_NAMES, Mamba, MambaMHSA, causal_conv, selective_scan, selective_scan_ref,
-                                ssm_kernel)
+from mglib.models.mamba import (PARAMETER_NAMES, SINGLE_CHUNK_MAX, Mamba, MambaMHSA, _auto_chunk, causal_conv,
+                                selective_scan, selective_scan_ref, ssm_kernel)
 
 
 def _inputs(bc="input", batch=2, E=8, N=4, L=19, G=2, seed=0, dtype=torch.float32):
@@ -57,8 +57,9 @@ def test_chunked_matches_sequential_values_and_grads(bc, opts):
                 torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4, msg=f"grad of {name}, K={K}")
 
 
-def test_last_state_and_default_chunking():
-    x = _inputs("input", L=100)
+@pytest.mark.parametrize("L", [100, 10])  # sqrt(L) chunks; one chunk (a decoder's queries)
+def test_last_state_and_default_chunking(L):
+    x = _inputs("input", L=L)
     opts = dict(delta_softplus=True, use_bias=True, use_D=True)
     y_ref, s_ref = _call(selective_scan_ref, x, opts, return_last_state=True)
     y, s = _call(selective_scan, x, opts, return_last_state=True)
@@ -69,6 +70,11 @@ def test_last_state_and_default_chunking():
         y, s = _call(selective_scan, x, opts, return_last_state=True)
     torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(s, s_ref, atol=1e-5, rtol=1e-5)
+
+
+def test_auto_chunk_is_one_chunk_for_short_sequences_else_sqrt():
+    assert [_auto_chunk(L) for L in (1, 10, SINGLE_CHUNK_MAX)] == [1, 10, SINGLE_CHUNK_MAX]
+    assert [_auto_chunk(L) for L in (SINGLE_CHUNK_MAX + 1, 300, 1024)] == [4, 16, 32]
 
 
 def test_reference_matches_hand_recurrence():

@@ -108,9 +108,16 @@ def _chunked_bc(M, E, ct, steps_first):
     return steps_first(_per_channel(M, E, ct)).transpose(-1, -2)  # grouped (B, K, nc, E, N) -> (B, K, nc, N, E)
 
 
+SINGLE_CHUNK_MAX = 16  # up to this length one chunk of L steps beats sqrt(L) chunks (see _auto_chunk)
+
+
 def _auto_chunk(L: int) -> int:
-    # K + L/K Python steps is smallest at K = sqrt(L); a power of two keeps shapes regular
-    return max(1, 2 ** round(math.log2(max(L, 1)) / 2))
+    # K + L/K Python steps is smallest at K = sqrt(L); a power of two keeps shapes regular. A short sequence is one
+    # chunk: it starts from the zero state, so passes (1) and (2) drop out, and L steps on one chunk cost less than
+    # 2 sqrt(L) + sqrt(L) steps on sqrt(L) chunks (the 10 queries of a chapter-20 decoder)
+    if L <= SINGLE_CHUNK_MAX:
+        return max(L, 1)
+    return 2 ** round(math.log2(L) / 2)
 
 
 def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_softplus=False,
@@ -153,35 +160,47 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
 
     if needs_grad:
         # autograd keeps every step's decay and input for the backward pass anyway: compute them once
-        saved = [(torch.exp(dl[:, k] * At), du[:, k] * at(Bk, k)) for k in range(K)]  # (B, nc, N, E) each
-        step = lambda h, k: torch.addcmul(saved[k][1], saved[k][0], h)  # noqa: E731
+        # (unbind, not indexing: the backward of K index views would build K full-size gradients)
+        decay, inp = torch.exp(dl * At).unbind(1), (du * Bk).unbind(1)  # K tensors (B, nc, N, E) each
+        step = lambda h, k: torch.addcmul(inp[k], decay[k], h)  # noqa: E731
     else:
         # no graph: recompute the decay in pass (3) and update h in place, so the working set stays a few
         # (B, nc, N, E) buffers in cache instead of 2K of them streaming through memory (about 2x faster)
         buf = u.new_empty(batch, nc, N, E)
         step = lambda h, k: h.mul_(torch.mul(dl[:, k], At, out=buf).exp_()).addcmul_(du[:, k], at(Bk, k))  # noqa
 
-    # (1) end state of every chunk, scanned from zero:  h <- exp(delta_k A) h + delta_k B_k u_k
-    h = u.new_zeros(batch, nc, N, E)
-    for k in range(K):
-        h = step(h, k)
-    # (2) carry across chunks
-    chunk_decay = torch.exp(dl.sum(1) * At)  # (B, nc, N, E)
-    carry = u.new_zeros(batch, N, E)
-    starts = []
-    for c in range(nc):
-        starts.append(carry)
-        carry = torch.addcmul(h[:, c], chunk_decay[:, c], carry)
-    h = torch.stack(starts, dim=1)  # (B, nc, N, E)
+    if nc == 1:  # one chunk starts from the zero state: passes (1) and (2) are not needed
+        h = u.new_zeros(batch, 1, N, E)
+    else:
+        # (1) end state of every chunk, scanned from zero:  h <- exp(delta_k A) h + delta_k B_k u_k
+        h = u.new_zeros(batch, nc, N, E)
+        for k in range(K):
+            h = step(h, k)
+        # (2) carry across chunks
+        chunk_decay = torch.exp(dl.sum(1) * At)  # (B, nc, N, E)
+        carry = u.new_zeros(batch, N, E)
+        starts = []
+        for c in range(nc):
+            starts.append(carry)
+            carry = torch.addcmul(h[:, c], chunk_decay[:, c], carry)
+        h = torch.stack(starts, dim=1)  # (B, nc, N, E)
     # (3) rescan from the true start states and read out
     ys = []
     for k in range(K):
         h = step(h, k)
-        ys.append(torch.matmul(Cr[:, k], h) if Cr is not None else (h * at(Ck, k)).sum(-2, keepdim=True))
-    y = torch.cat(ys, dim=2).reshape(batch, nc * K, E)[:, :L]  # (B, nc, K, E) -> (B, L, E)
+        if needs_grad:
+            ys.append(h)
+        else:
+            ys.append(torch.matmul(Cr[:, k], h) if Cr is not None else (h * at(Ck, k)).sum(-2, keepdim=True))
+    if needs_grad:  # one readout of all steps: the backward of K small matmuls costs more than the scan itself
+        y = (torch.stack(ys, dim=2) * Ck.transpose(1, 2)).sum(-2)  # (B, nc, K, N, E) -> (B, nc, K, E)
+    else:
+        y = torch.cat(ys, dim=2)
+    y = y.reshape(batch, nc * K, E)[:, :L]  # (B, nc, K, E) -> (B, L, E)
     y = y.transpose(1, 2).contiguous()  # (B, E, L), so that _finish runs on contiguous operands
     out = _finish(y, u, D, z, dtype_in)
-    return (out, carry.transpose(1, 2)) if return_last_state else out
+    last = h[:, -1] if nc == 1 else carry  # padded steps pass the state through unchanged
+    return (out, last.transpose(1, 2)) if return_last_state else out
 
 
 # --------------------------------------------------------------------------------------------------------------
