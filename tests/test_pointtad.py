@@ -41,6 +41,28 @@ def test_sampling_at_fractional_positions_is_linear_interpolation():
     assert torch.allclose(out[:, 1], lo ** 2 + (x - lo) * (hi ** 2 - lo ** 2), atol=1e-5)
 
 
+def test_sampling_rows_match_an_elementwise_gather_with_gradients():
+    # sample_linear reads whole feature rows; the plain formulation gathers element-wise: same values and gradients
+    g = torch.Generator().manual_seed(3)
+    feats = torch.randn(3, 7, 5, generator=g, requires_grad=True)
+    pos = (torch.rand(3, 20, generator=g) * 1.4 - 0.2).requires_grad_(True)  # some outside [0, 1]: clamped
+    gy = torch.randn(3, 20, 5, generator=g)
+
+    def gathered(f, p):
+        x = p.clamp(0.0, 1.0) * (f.shape[1] - 1)
+        i0 = x.floor().long().clamp(0, f.shape[1] - 1)
+        i1 = (i0 + 1).clamp(max=f.shape[1] - 1)
+        w1 = (x - i0.to(x.dtype)).unsqueeze(-1)
+        f0, f1 = (torch.gather(f, 1, i.unsqueeze(-1).expand(-1, -1, f.shape[2])) for i in (i0, i1))
+        return f0 * (1 - w1) + f1 * w1
+
+    outs = [fn(feats, pos) for fn in (sample_linear, gathered)]
+    grads = [torch.autograd.grad((o * gy).sum(), (feats, pos)) for o in outs]
+    assert torch.equal(outs[0], outs[1])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)
+
+
 def test_forward_shapes_init_and_gradients():
     torch.manual_seed(0)
     cfg = tiny()

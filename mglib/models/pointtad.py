@@ -90,8 +90,12 @@ def sample_linear(feats: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     i0 = x.floor().long().clamp(0, T - 1)
     i1 = (i0 + 1).clamp(max=T - 1)
     w1 = (x - i0.to(x.dtype)).unsqueeze(-1)  # (B, K, 1)
-    f0 = torch.gather(feats, 1, i0.unsqueeze(-1).expand(-1, -1, D))
-    f1 = torch.gather(feats, 1, i1.unsqueeze(-1).expand(-1, -1, D))
+    # whole rows of the flattened features: index_select (backward: index_add_) moves D floats per index, about
+    # twice as fast as an element-wise gather over an expanded (B, K, D) index, and gives the same bits
+    rows = feats.reshape(B * T, D)
+    base = torch.arange(0, B * T, T, device=feats.device)[:, None]  # (B, 1): first row of each batch item
+    f0 = rows.index_select(0, (i0 + base).view(-1)).view(B, -1, D)
+    f1 = rows.index_select(0, (i1 + base).view(-1)).view(B, -1, D)
     return f0 * (1 - w1) + f1 * w1
 
 
