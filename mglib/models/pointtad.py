@@ -91,7 +91,8 @@ def sample_linear(feats: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     i1 = (i0 + 1).clamp(max=T - 1)
     w1 = (x - i0.to(x.dtype)).unsqueeze(-1)  # (B, K, 1)
     # whole rows of the flattened features: index_select (backward: index_add_) moves D floats per index, about
-    # twice as fast as an element-wise gather over an expanded (B, K, D) index, and gives the same bits
+    # twice as fast as an element-wise gather over an expanded (B, K, D) index; the same values, and gradients equal
+    # up to float rounding (in a whole model the accumulation order differs, so training does not repeat bit for bit)
     rows = feats.reshape(B * T, D)
     base = torch.arange(0, B * T, T, device=feats.device)[:, None]  # (B, 1): first row of each batch item
     f0 = rows.index_select(0, (i0 + base).view(-1)).view(B, -1, D)
