@@ -1,11 +1,13 @@
-"""Wall time of executing every notebook of a profile one after another and with the parallel runner, in one run.
+"""Wall time of building the book of a profile one notebook after another and with the parallel runner, in one run.
 
     python benchmarks/bench_book.py [--profile smoke|cpu] [--jobs N]
     python benchmarks/bench_book.py --profile cpu --from-build WALL_S   # record a parallel build already made
     python benchmarks/bench_book.py --profile cpu --keep DIR  # keep both modes' project roots (results, notebooks)
 
-Each mode runs in a fresh project root of its own (the notebooks, mglib and profiles.yml of this checkout, the
-synthetic data already generated, EMPTY results and caches), so both train everything from scratch. The script
+Each mode is ``python -m mglib book`` (every notebook, then the HTML of Jupyter Book: what ``make book`` does once the
+environment and the data are there) in a fresh project root of its own (the notebooks, mglib, profiles.yml and book
+sources of this checkout, the synthetic data already generated, EMPTY results and caches), so both train everything
+from scratch. The data is generated (or checked) once before both, and that time is recorded too. The script
 checks that both modes record identical metrics (every value, bit for bit, apart from measured times and speeds:
 ``records.without_timings``), then writes the record to
 ``benchmarks/records/bench_book_<profile>.json`` (tracked, because a run this long is not repeated by every build;
@@ -39,12 +41,17 @@ def _run_mode(profile: str, jobs: int, workdir: Path) -> dict:
     root = workdir / f"jobs{jobs}"
     root.mkdir()
     # benchmarks/: the runner orders a first build by the tracked record, as in a fresh clone
-    for name in ("notebooks", "mglib", "profiles.yml", "benchmarks"):
+    for name in ("notebooks", "mglib", "profiles.yml", "benchmarks", "_config.yml", "_toc.yml"):
         (root / name).symlink_to(ROOT / name)
+    (root / "book").mkdir()  # the book's sources; its executed notebooks and HTML are this mode's own
+    for entry in (ROOT / "book").iterdir():
+        if entry.name != "executed":
+            (root / "book" / entry.name).symlink_to(entry)
     (root / "data").symlink_to(paths.DATA)
     env = {**os.environ, "MGLIB_ROOT": str(root), "OMP_NUM_THREADS": "1"}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "mglib", "run", "--profile", profile, "--jobs", str(jobs)], env=env)
+    proc = subprocess.run([sys.executable, "-m", "mglib", "book", "--profile", profile, "--jobs", str(jobs)], env=env,
+                          cwd=root)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"bench_book: the {jobs}-worker run failed (exit {proc.returncode})")

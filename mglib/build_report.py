@@ -49,20 +49,36 @@ def benchmark_table(profile: str):
                                f"--profile {profile}`.", "Benchmark")
     rows = [{"notebook": nb, "one after another": _minutes(t["sequential_s"]),
              f"{rec['jobs']} workers": _minutes(t["parallel_s"])} for nb, t in rec["notebooks"].items()]
-    # a --from-build record times the whole `make book`: data check, notebooks and the HTML build
-    total = "**all notebooks (wall)**" if rec["sequential_s"] is not None else "**`make book` (wall)**"
-    rows.append({"notebook": total, "one after another": _minutes(rec["sequential_s"]),
-                 f"{rec['jobs']} workers": _minutes(rec["parallel_s"])})
+    # a --from-build record times the whole `make book`: data check, notebooks and the HTML build; a side-by-side
+    # record times `mglib book` (notebooks and HTML) in each mode, after generating the data once
+    if rec["sequential_s"] is None:
+        rows.append({"notebook": "**`make book` (wall)**", "one after another": _minutes(None),
+                     f"{rec['jobs']} workers": _minutes(rec["parallel_s"])})
+    else:
+        rows.append({"notebook": "**notebooks + HTML (wall)**", "one after another": _minutes(rec["sequential_s"]),
+                     f"{rec['jobs']} workers": _minutes(rec["parallel_s"])})
+        if rec.get("data_check_s") is not None:
+            rows.append({"notebook": "**with the data: `make book` (wall)**",
+                         "one after another": _minutes(rec["data_check_s"] + rec["sequential_s"]),
+                         f"{rec['jobs']} workers": _minutes(make_book_s(rec))})
     commit = (rec["env"].get("git_commit") or "unknown")[:10]
     if rec["sequential_s"] is None:  # bench_book.py --from-build: one parallel build, no sequential run
         return book.table(pd.DataFrame(rows), f"Executing every {profile} notebook from empty caches with "
                           f"{rec['jobs']} workers, recorded from a `make book` build (commit {commit}, "
                           f"{rec['env'].get('cpu_count')} cores). The sequential run was not measured at this "
                           "profile.", f"bench-{profile}")
-    return book.table(pd.DataFrame(rows), f"Executing every {profile} notebook from empty caches, one after another "
-                      f"and with {rec['jobs']} workers, in one run of `benchmarks/bench_book.py` (commit {commit}, "
-                      f"{rec['env'].get('cpu_count')} cores). In parallel each notebook takes longer, because the "
-                      "workers share the memory bandwidth.", f"bench-{profile}")
+    return book.table(pd.DataFrame(rows), f"Building the {profile} book from empty caches (every notebook, then the "
+                      f"HTML), one notebook after another and with {rec['jobs']} workers, in one run of "
+                      f"`benchmarks/bench_book.py` (commit {commit}, {rec['env'].get('cpu_count')} cores), after "
+                      "generating the data once. In parallel each notebook takes longer, because the workers share "
+                      "the memory bandwidth.", f"bench-{profile}")
+
+
+def make_book_s(rec: dict) -> float:
+    """What ``make book`` takes once the environment is installed: the parallel build, plus the data generation of
+    a side-by-side record (a --from-build record timed ``make book`` itself)."""
+    data_s = rec.get("data_check_s") if rec["sequential_s"] is not None else None
+    return rec["parallel_s"] + (data_s or 0.0)
 
 
 def benchmark_summary(profile: str) -> list[str]:
@@ -74,14 +90,16 @@ def benchmark_summary(profile: str) -> list[str]:
                  "workers, from a fresh clone (data, notebooks and the HTML build); no sequential run was measured in "
                  "the same session, so there is no speed-up to report."]
     else:
-        lines = [f"At the {profile} profile the notebooks took {_minutes(rec['sequential_s'])} one after another and "
-                 f"{_minutes(rec['parallel_s'])} with {rec['jobs']} workers, a speed-up of {rec['speedup']:.2f}×.",
+        lines = [f"At the {profile} profile the book (notebooks and HTML) took {_minutes(rec['sequential_s'])} one "
+                 f"notebook after another and {_minutes(rec['parallel_s'])} with {rec['jobs']} workers, a speed-up of "
+                 f"{rec['speedup']:.2f}×; with the data generated first ({_minutes(rec.get('data_check_s'))}), "
+                 f"`make book` takes {_minutes(make_book_s(rec))} after installing.",
                  "Both runs recorded the same metrics, bit for bit, apart from measured times and speeds."
                  if rec["identical_metrics"] else
                  "The two runs recorded DIFFERENT metrics: the parallel runner is broken."]
     budget = BUDGET_S.get(profile)
     if budget:
-        verdict = "within" if rec["parallel_s"] <= budget else "over"
+        verdict = "within" if make_book_s(rec) <= budget else "over"
         cpu = rec["env"].get("cpu_model") or "CPU model not recorded"
         lines.append(f"The {rec['jobs']}-worker build is {verdict} the {_minutes(budget)} budget of the {profile} book "
                      f"on the {rec['env'].get('cpu_count')}-core machine it was measured on ({cpu}).")

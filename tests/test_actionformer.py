@@ -159,3 +159,34 @@ def test_overfits_a_batch_and_decodes_it():
         assert int(l[0]) == b % 3
         assert AF.segment_iou(s[0], segs[b]).item() > 0.9
         assert (p[:-1] >= p[1:]).all()
+
+
+@pytest.mark.parametrize("cin,cout,k,groups,bias", [(8, 6, 3, 1, True), (8, 8, 3, 8, False), (8, 8, 5, 8, True),
+                                                    (8, 8, 3, 2, True), (8, 8, 1, 1, True)])
+def test_masked_conv_shifted_products_equal_conv1d(cin, cout, k, groups, bias):
+    # the CPU path writes stride-1 convolutions as shifted copies; values and gradients must be nn.Conv1d's
+    torch.manual_seed(0)
+    m = AF.MaskedConv1D(cin, cout, k, groups=groups, bias=bias)
+    if bias:
+        torch.nn.init.normal_(m.conv.bias)
+    x = torch.randn(3, cin, 11, requires_grad=True)
+    mask = torch.rand(3, 1, 11) > 0.3
+    y, out_mask = m(x, mask)
+    ref = m.conv(x) * mask
+    assert torch.equal(out_mask, mask)
+    torch.testing.assert_close(y, ref, atol=1e-5, rtol=1e-5)
+    gy = torch.randn_like(y)
+    got = torch.autograd.grad((y * gy).sum(), [x, *m.parameters()])
+    want = torch.autograd.grad((ref * gy).sum(), [x, *m.parameters()])
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_channel_layer_norm_normalises_each_step_over_channels():
+    ln = AF.ChannelLN(6)
+    torch.nn.init.normal_(ln.weight)
+    torch.nn.init.normal_(ln.bias)
+    x = torch.randn(2, 6, 5)
+    mu = x.mean(1, keepdim=True)
+    var = (x - mu).pow(2).mean(1, keepdim=True)  # biased, as the official ActionFormer's LayerNorm
+    torch.testing.assert_close(ln(x), (x - mu) / torch.sqrt(var + ln.eps) * ln.weight + ln.bias)

@@ -28,6 +28,17 @@ def test_side_by_side_record(records_dir):
     assert build_report.runtime("02_metrics").endswith("20 s at `smoke`; the `gpu` profile needs a CUDA machine.")
 
 
+def test_side_by_side_record_adds_the_data_to_the_budget(records_dir):
+    # bench_book.py generates the data once, then builds in each mode: `make book` is the data plus the parallel build
+    _write(records_dir, "cpu", jobs=2, sequential_s=3500.0, parallel_s=1750.0, speedup=2.0, identical_metrics=True,
+           data_check_s=70.0, notebooks={})
+    text = repr(build_report.benchmark_table("cpu"))
+    assert "notebooks + HTML (wall)" in text and "`make book` (wall)" in text and "30.3 min" in text
+    summary = build_report.benchmark_summary("cpu")
+    assert "`make book` takes 30.3 min after installing" in summary[0]
+    assert summary[-1].startswith("The 2-worker build is over the 30.0 min budget")
+
+
 def test_parallel_build_only(records_dir):
     _write(records_dir, "cpu", jobs=2, sequential_s=None, parallel_s=1500.0, speedup=None, identical_metrics=None,
            notebooks={"02_metrics": {"sequential_s": None, "parallel_s": 300.0}})

@@ -1,4 +1,5 @@
 """The classification task end to end on a tiny in-memory iMiGUE stand-in (8 clips, 16 frames)."""
+import dataclasses
 import json
 
 import numpy as np
@@ -11,6 +12,7 @@ from mglib.data.video import write_video
 from mglib.errors import InputError
 from mglib.studies import classification as S
 from mglib.studies.classification.config import RunConfig
+from mglib.studies.classification import data as D
 from mglib.studies.classification.data import IMiGUEClips, video_box
 from mglib.studies.classification.task import (ClassificationTask, fit_run, late_fusion, load_run_config, run_dir,
                                                evaluate_test)
@@ -79,6 +81,28 @@ def test_flip_swaps_left_and_right_channels(root):
                         seed=c.optim.seed)[0]["pose"][0]
     # same frames (same seed; the flip coin is drawn first in both): HandLeft(4) <-> HandRight(7), mirrored in W
     assert torch.allclose(flipped[4], plain[7].flip(-1))
+
+
+def test_cached_clip_volumes_give_the_same_items(root, monkeypatch):
+    # the whole-clip heatmaps, drawn once, must give the samples that drawing each sample's frames gives
+    monkeypatch.setattr(D, "_VOLUMES", {})
+    monkeypatch.setattr(D, "_volume_bytes", 0)
+    c = dataclasses.replace(cfg(root, "poseconv3d", flip_prob=0.5), pose_frames=4)
+    cached, direct = (ClassificationTask(c).datasets()[0] for _ in range(2))
+    direct.cache = False
+    assert cached.cache
+    for _ in range(3):  # epochs: new frames and flips each time, from the same seed in both
+        for i in range(len(cached)):
+            assert torch.equal(cached[i]["pose"], direct[i]["pose"])
+    assert len(D._VOLUMES) == len(cached) and D._volume_bytes == sum(v.nbytes for v in D._VOLUMES.values())
+    one = next(iter(D._VOLUMES.values())).nbytes
+    monkeypatch.setattr(D, "VOLUME_CACHE_BYTES", 3 * one)  # room for three clips: the oldest go first
+    D._VOLUMES.clear()
+    monkeypatch.setattr(D, "_volume_bytes", 0)
+    for i in range(len(cached)):
+        cached[i]
+    assert D._volume_bytes <= 3 * one and len(D._VOLUMES) == 3
+    assert not ClassificationTask(c).datasets()[0].cache  # a split that would not fit is drawn sample by sample
 
 
 def test_video_box_shares_the_image_centre():

@@ -90,14 +90,13 @@ def test_reference_matches_hand_recurrence():
         torch.testing.assert_close(fn(u, d, A, B, C)[0, 0], torch.tensor(want))
 
 
-def test_fp64_gradcheck_chunked():
+@pytest.mark.parametrize("chunk", [4, None])  # two chunks; one chunk with the hand-written backward
+def test_fp64_gradcheck_chunked(chunk):
     x = _inputs("input", batch=1, E=2, N=2, L=6, dtype=torch.float64)
-    u = x["u"].requires_grad_(True)
-    delta = x["delta"].requires_grad_(True)
-    Bm = x["B"].requires_grad_(True)
-    f = lambda u, d, b: selective_scan(u, d, x["A"], b, x["C"], D=x["D"], z=x["z"], delta_softplus=True,  # noqa
-                                       chunk_size=4)
-    assert torch.autograd.gradcheck(f, (u, delta, Bm))
+    leaves = [x[k].requires_grad_(True) for k in ("u", "delta", "A", "B", "C")]
+    f = lambda u, d, a, b, c: selective_scan(u, d, a, b, c, D=x["D"], z=x["z"], delta_softplus=True,  # noqa
+                                             chunk_size=chunk)
+    assert torch.autograd.gradcheck(f, leaves)
 
 
 def test_time_invariant_recurrence_equals_convolution():

@@ -84,7 +84,26 @@ class MaskedConv1D(nn.Module):
     def forward(self, x, mask):  # x (B, C, T), mask (B, 1, T) bool
         if self.stride > 1:
             mask = F.interpolate(mask.to(x.dtype), size=x.shape[-1] // self.stride, mode="nearest").bool()
-        return self.conv(x) * mask.to(x.dtype), mask
+        return self._conv(x) * mask.to(x.dtype), mask
+
+    def _conv(self, x):
+        # On CPU, for the head's short sequences, oneDNN's conv1d forward + backward costs more than the same
+        # stride-1 convolution written as shifted copies: one matmul (dense) or k multiply-adds (depthwise). Same
+        # weights and values; CUDA, strides and other groupings keep nn.Conv1d.
+        c, T = self.conv, x.shape[-1]
+        k = c.kernel_size[0]
+        if x.is_cuda or self.stride != 1 or k == 1 or k % 2 == 0:
+            return c(x)
+        xp = F.pad(x, (k // 2, k // 2))
+        if c.groups == 1:
+            shifted = torch.cat([xp[..., i:i + T] for i in range(k)], 1)  # (B, k·Cin, T), tap-major
+            w = c.weight.permute(0, 2, 1).reshape(c.out_channels, -1)  # (Cout, k·Cin), tap-major
+            return F.linear(shifted.transpose(1, 2), w, c.bias).transpose(1, 2)
+        if c.groups == c.in_channels == c.out_channels:
+            w = c.weight[:, 0]  # (C, k)
+            y = sum(xp[..., i:i + T] * w[:, i:i + 1] for i in range(k))
+            return y if c.bias is None else y + c.bias[:, None]
+        return c(x)
 
 
 class ChannelLN(nn.Module):
@@ -96,10 +115,9 @@ class ChannelLN(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, c, 1))
         self.eps = eps
 
-    def forward(self, x):
-        mu = x.mean(1, keepdim=True)
-        var = (x - mu).pow(2).mean(1, keepdim=True)
-        return (x - mu) / torch.sqrt(var + self.eps) * self.weight + self.bias
+    def forward(self, x):  # (B, C, T); one fused layer_norm over C (the biased variance, as the official code)
+        return F.layer_norm(x.transpose(1, 2), x.shape[1:2], self.weight.view(-1), self.bias.view(-1),
+                            self.eps).transpose(1, 2)
 
 
 class AffineDropPath(nn.Module):

@@ -31,6 +31,12 @@ from mglib.pose.skeleton import pairs_to_permutation
 RGB_MEAN = np.array([123.675, 116.28, 103.53], np.float32)  # ImageNet statistics in 0-255, as mmaction2
 RGB_STD = np.array([58.395, 57.12, 57.375], np.float32)
 DEFAULT_IMG_SHAPE = (720, 1280)
+# Whole-clip pose volumes kept per process, so that every epoch, seed and method reading a clip draws its heatmaps
+# once (they are a quarter of a pose model's CPU time). The cpu iMiGUE needs about 1 GiB; a dataset whose volumes
+# would not fit draws each sample's frames as it is read instead.
+VOLUME_CACHE_BYTES = 2 << 30
+_VOLUMES: dict = {}  # content key -> (V, T, S, S) float32, oldest first
+_volume_bytes = 0
 
 
 def modalities(method: str) -> tuple[str, ...]:
@@ -133,6 +139,8 @@ class IMiGUEClips(Dataset):
         self.modes = modalities(cfg.method)
         self.rng = np.random.RandomState(seed)
         self.boxes = [clip_box(a) for a in anns]
+        volume_bytes = sum(a["keypoint"].shape[1] * a["keypoint"].shape[2] for a in anns) * cfg.heatmap_size ** 2 * 4
+        self.cache = volume_bytes <= VOLUME_CACHE_BYTES // 2
 
     def __len__(self):
         return len(self.anns)
@@ -155,9 +163,11 @@ class IMiGUEClips(Dataset):
                 kp_c, shape = kp, tuple(a.get("img_shape", DEFAULT_IMG_SHAPE))
             s = c.heatmap_size
             kp_c = resize_keypoints(kp_c, shape, (s, s))
+            whole = _clip_volume(kp_c, score, s, c.sigma) if self.cache else None
             vols = []
             for idx in self._indices(kp.shape[1], c.pose_frames):
-                v = pose_volume(kp_c[:, idx], score[:, idx], (s, s), c.sigma)
+                # a frame's heatmaps do not depend on the other frames drawn with it: the same values either way
+                v = whole[:, idx] if whole is not None else pose_volume(kp_c[:, idx], score[:, idx], (s, s), c.sigma)
                 if flip:  # mirror in pixel space and swap left/right channels
                     v = v[self.flip][..., ::-1]
                 vols.append(np.ascontiguousarray(v))
@@ -177,6 +187,20 @@ class IMiGUEClips(Dataset):
             x = np.concatenate([xy, score[..., None]], -1)[:1]  # one person
             item["kp"] = torch.from_numpy(np.stack([x[:, idx] for idx in self._indices(kp.shape[1], c.stgcn_frames)]))
         return item
+
+
+def _clip_volume(kp, score, size: int, sigma: float) -> np.ndarray:
+    """:func:`pose_volume` of every frame of a clip, (V, T, S, S), kept in ``_VOLUMES`` (keyed by content) until
+    the cache holds more than ``VOLUME_CACHE_BYTES``, then evicted oldest first."""
+    global _volume_bytes
+    kp, score = np.ascontiguousarray(kp, np.float32), np.ascontiguousarray(score, np.float32)
+    key = (kp.shape, hashlib.sha1(kp.tobytes() + score.tobytes()).hexdigest(), size, sigma)
+    if key not in _VOLUMES:
+        vol = _VOLUMES[key] = pose_volume(kp, score, (size, size), sigma)
+        _volume_bytes += vol.nbytes
+        while _volume_bytes > VOLUME_CACHE_BYTES and len(_VOLUMES) > 1:
+            _volume_bytes -= _VOLUMES.pop(next(iter(_VOLUMES))).nbytes
+    return _VOLUMES[key]
 
 
 def sweep_root(profile: str, **knobs) -> Path:
