@@ -188,6 +188,16 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
     Cr = Ck.transpose(-1, -2) if C.dim() == 3 else None  # (B, K, nc, 1, N): one C for all channels -> matmul
     at = lambda M, k: M[:, k if M.shape[1] > 1 else 0]  # noqa: E731  (step k of a possibly time-invariant B/C)
 
+    if nc == 1 and needs_grad:  # one chunk from the zero state, with the hand-written backward
+        hs = _ZeroStartScan.apply(torch.exp(dl * At).squeeze(2), (du * Bk).squeeze(2))  # (B, K, N, E)
+        if Cr is not None:  # one C for all channels: a batched (1, N) @ (N, E) per step
+            y = torch.matmul(Cr.squeeze(2), hs).squeeze(2)  # (B, K, E)
+        else:
+            y = (hs * Ck.squeeze(2)).sum(-2)
+        y = y[:, :L].transpose(1, 2).contiguous()
+        out = _finish(y, u, D, z, dtype_in)
+        return (out, hs[:, -1].transpose(1, 2)) if return_last_state else out
+
     if needs_grad:
         # autograd keeps every step's decay and input for the backward pass anyway: compute them once
         # (unbind, not indexing: the backward of K index views would build K full-size gradients)
@@ -199,16 +209,7 @@ def selective_scan(u, delta, A, B, C, D=None, z=None, delta_bias=None, delta_sof
         buf = u.new_empty(batch, nc, N, E)
         step = lambda h, k: h.mul_(torch.mul(dl[:, k], At, out=buf).exp_()).addcmul_(du[:, k], at(Bk, k))  # noqa
 
-    if nc == 1 and needs_grad:  # one chunk from the zero state, with the hand-written backward
-        hs = _ZeroStartScan.apply(torch.exp(dl * At).squeeze(2), (du * Bk).squeeze(2))  # (B, K, N, E)
-        if Cr is not None:  # one C for all channels: a batched (1, N) @ (N, E) per step
-            y = torch.matmul(Cr.squeeze(2), hs).squeeze(2)  # (B, K, E)
-        else:
-            y = (hs * Ck.squeeze(2)).sum(-2)
-        y = y[:, :L].transpose(1, 2).contiguous()
-        out = _finish(y, u, D, z, dtype_in)
-        return (out, hs[:, -1].transpose(1, 2)) if return_last_state else out
-    if nc == 1:  # one chunk starts from the zero state: passes (1) and (2) are not needed
+    if nc == 1:  # (no graph) one chunk starts from the zero state: passes (1) and (2) are not needed
         h = u.new_zeros(batch, 1, N, E)
     else:
         # (1) end state of every chunk, scanned from zero:  h <- exp(delta_k A) h + delta_k B_k u_k
