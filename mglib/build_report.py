@@ -67,11 +67,12 @@ def benchmark_table(profile: str):
                           f"{rec['jobs']} workers, recorded from a `make book` build (commit {commit}, "
                           f"{rec['env'].get('cpu_count')} cores). The sequential run was not measured at this "
                           "profile.", f"bench-{profile}")
+    summed = {m: _minutes(sum(t[f"{m}_s"] for t in rec["notebooks"].values())) for m in ("sequential", "parallel")}
     return book.table(pd.DataFrame(rows), f"Building the {profile} book from empty caches (every notebook, then the "
                       f"HTML), one notebook after another and with {rec['jobs']} workers, in one run of "
                       f"`benchmarks/bench_book.py` (commit {commit}, {rec['env'].get('cpu_count')} cores), after "
-                      "generating the data once. In parallel each notebook takes longer, because the workers share "
-                      "the memory bandwidth.", f"bench-{profile}")
+                      f"generating the data once. Summed over the notebooks: {summed['sequential']} one after "
+                      f"another, {summed['parallel']} with {rec['jobs']} workers.", f"bench-{profile}")
 
 
 def make_book_s(rec: dict) -> float:

@@ -21,9 +21,11 @@ def _write(folder, profile, **rec):
 
 def test_side_by_side_record(records_dir):
     _write(records_dir, "smoke", jobs=2, sequential_s=120.0, parallel_s=70.0, speedup=1.71, identical_metrics=True,
-           notebooks={"02_metrics": {"sequential_s": 20.0, "parallel_s": 24.0}})
+           notebooks={"02_metrics": {"sequential_s": 20.0, "parallel_s": 24.0},
+                      "03_mamba": {"sequential_s": 40.0, "parallel_s": 48.0}})
     text = repr(build_report.benchmark_table("smoke"))
     assert "one after another" in text and "2.0 min" in text and "70 s" in text
+    assert "Summed over the notebooks: 60 s one after another, 72 s with 2 workers." in text
     assert "1.71×" in build_report.benchmark_summary("smoke")[0]
     assert build_report.runtime("02_metrics").endswith("20 s at `smoke`; the `gpu` profile needs a CUDA machine.")
 
