@@ -7,7 +7,8 @@ import torch
 from mglib import book
 from mglib.models.vit import VideoViT, ViTConfig
 from mglib.studies import detection as S
-from mglib.studies.detection.pretrain import probe
+from mglib.studies.detection.data import to_tensor
+from mglib.studies.detection.pretrain import patch_features, pool, probe, probe_report
 from mglib.studies.detection.task import THRESHOLDS, Runs
 
 VIT = ViTConfig(img_size=16, patch_size=8, tubelet=2, num_frames=4, dim=16, depth=1, heads=2)
@@ -40,6 +41,27 @@ def test_probe_stays_near_majority_when_features_carry_no_label():
     assert r["val_acc"] <= 0.75 and r["majority"] == 0.5
 
 
+def test_grid_pooling_keeps_one_vector_per_patch_position():
+    vit = VideoViT(VIT)  # 16 px, patch 8: 2 x 2 positions of 16 channels
+    x, _ = clips([0, 1, 2], 0)
+    patches = patch_features(vit, x)
+    assert patches.shape == (3, 4, 16) and pool(patches, "grid").shape == (3, 64)
+    # mean pooling is the ViT's own spatially pooled feature, averaged over time
+    assert torch.allclose(pool(patches, "mean"), vit.features(torch.stack([to_tensor(c) for c in x])).mean(-1),
+                          atol=1e-6)
+    with pytest.raises(ValueError, match="pooling 'max'"):
+        pool(patches, "max")
+
+
+def test_probe_report_fits_three_probes_and_heads_with_the_grid_one():
+    torch.manual_seed(0)
+    vit = VideoViT(VIT)
+    train, val, corpus = clips([0, 1, 2] * 4, 0), clips([0, 1, 2, 0], 1), clips([0, 1, 2] * 6, 2)
+    r = probe_report(vit, (train, val), corpus)
+    assert [(row["pooling"], row["train_clips"]) for row in r["rows"]] == [("mean", 12), ("mean", 30), ("grid", 30)]
+    assert r["val_acc"] == r["rows"][-1]["val_acc"] == 1.0 and r["majority"] == 0.5 and r["val_clips"] == 4
+
+
 def fake_runs(avg_by_setting: dict, prior_avg: float, seeds=(0, 1, 2)) -> Runs:
     study = S.config({"seeds": list(seeds)})
     amp = study.detection.data.amplitude
@@ -51,7 +73,11 @@ def fake_runs(avg_by_setting: dict, prior_avg: float, seeds=(0, 1, 2)) -> Runs:
             rows.append({"setting": s, "seed": seed, "amplitude": amp, "run": "", "params": 10, **m})
     prior = {f"{lv}/mAP@{t}": prior_avg for lv in ("action", "body") for t in THRESHOLDS}
     prior.update({"action/average_mAP": prior_avg, "body/average_mAP": prior_avg, "AVG": prior_avg})
-    backbone = {"probe": {"train_acc": 0.9, "val_acc": 0.4, "majority": 0.1, "train_clips": 10, "val_clips": 5},
+    probes = [{"pooling": p, "trained_on": on, "train_acc": 0.9, "val_acc": v, "train_clips": n, "val_clips": 5}
+            for p, on, v, n in (("mean", "training instances", 0.2, 10),
+                                ("mean", "corpus + training instances", 0.25, 40),
+                                ("grid", "corpus + training instances", 0.4, 40))]
+    backbone = {"probe": {**probes[-1], "majority": 0.1, "rows": probes},
                 "history": [{"epoch": 1, "train_loss": 2.0, "held_out_loss": 2.1, "probe_val_acc": 0.3}]}
     return Runs(study, rows, {amp: prior}, backbone)
 
@@ -69,7 +95,13 @@ def test_findings_and_metrics_are_generated_from_the_runs():
     m = S.report.metrics(runs)
     assert m["dsta/AVG"] == pytest.approx(0.17) and m["prior/AVG"] == 0.05 and m["probe/majority"] == 0.1
     assert {"tia/action_avg", "tia/body_avg", "prior/action_avg", "prior/body_avg", "probe/val_acc"} <= set(m)
-    assert S.report.probe_findings(runs)[0].endswith("(target: 3 ×, met).")
+    assert m["probe/val_acc"] == 0.4 and m["probe/mean_pooled_val_acc"] == 0.25
+    probe_lines = S.report.probe_findings(runs)
+    assert probe_lines[0].endswith("(target: 3 ×, met).")
+    assert "reaches 40.0 % on the validation instance clips, 4.0 × the majority" in probe_lines[0]
+    assert "give 25.0 % with the same training clips, and 20.0 % fitted on the 10 training" in probe_lines[1]
+    assert [r[0] for r in S.report.probe_table(runs).rows] == ["mean over space and time"] * 2 + [
+        "mean over time, per patch position", "majority class (trivial)"]
 
 
 def test_a_missed_target_is_reported_as_missed():
