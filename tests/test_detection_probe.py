@@ -78,7 +78,8 @@ def fake_runs(avg_by_setting: dict, prior_avg: float, seeds=(0, 1, 2)) -> Runs:
                                 ("mean", "corpus + training instances", 0.25, 40),
                                 ("grid", "corpus + training instances", 0.4, 40))]
     backbone = {"probe": {**probes[-1], "majority": 0.1, "rows": probes},
-                "history": [{"epoch": 1, "train_loss": 2.0, "held_out_loss": 2.1, "probe_val_acc": 0.3}]}
+                "history": [{"epoch": e, "train_loss": 2.0, "held_out_loss": 2.1, "probe_val_acc": 0.3, "score": s}
+                            for e, s in ((1, 0.2), (2, 0.5), (3, 0.5))]}
     return Runs(study, rows, {amp: prior}, backbone)
 
 
@@ -102,6 +103,17 @@ def test_findings_and_metrics_are_generated_from_the_runs():
     assert "give 25.0 % with the same training clips, and 20.0 % fitted on the 10 training" in probe_lines[1]
     assert [r[0] for r in S.report.probe_table(runs).rows] == ["mean over space and time"] * 2 + [
         "mean over time, per patch position", "majority class (trivial)"]
+
+
+def test_pretraining_figure_stars_the_released_epochs_probe(monkeypatch):
+    import matplotlib.pyplot as plt
+
+    seen = []
+    monkeypatch.setattr(book, "figure", lambda fig, *args: seen.append(fig))
+    S.report.pretraining_figure(fake_runs({"tia": [0.1, 0.1, 0.1]}, 0.05))
+    star = [ln for ln in seen[0].axes[1].lines if ln.get_marker() == "*"][0]
+    assert list(star.get_xdata()) == [2] and list(star.get_ydata()) == [40.0]  # the first best epoch, the headline
+    plt.close(seen[0])
 
 
 def test_a_missed_target_is_reported_as_missed():
