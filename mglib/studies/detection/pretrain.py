@@ -141,9 +141,10 @@ def fit_probe(ft: torch.Tensor, yt: np.ndarray, fv: torch.Tensor, yv: np.ndarray
 
 
 def probe(vit: VideoViT, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-          wd: float = 1e-3, pooling: str = "mean") -> dict:
-    """Linear probe on the frozen features of ``train`` (clips, labels), scored on ``val``: :func:`fit_probe`."""
-    ft, fv = (pool(patch_features(vit, clips), pooling) for clips in (train[0], val[0]))
+          wd: float = 1e-3) -> dict:
+    """Linear probe on the mean-pooled frozen features of ``train`` (clips, labels), scored on ``val``: the probe
+    followed during pretraining (:func:`fit_probe`)."""
+    ft, fv = (pool(patch_features(vit, clips), "mean") for clips in (train[0], val[0]))
     return fit_probe(ft, train[1], fv, val[1], wd)
 
 
